@@ -1,0 +1,3 @@
+"""snnexp: config-driven experiments with spiking neural networks."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,282 @@
+"""The `snnexp` command: parse, call, print. No science here."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from snnexp import __version__
+from snnexp.config import ConfigError, ExperimentConfig, dump_config_yaml, load_config
+from snnexp.errors import SnnexpError
+from snnexp.results import (
+    CONFIG_FILE,
+    HISTORY_FILE,
+    LOG_FILE,
+    atomic_write_text,
+    load_checkpoint,
+    load_outputs,
+    make_run_dir,
+    resolve_savepoint,
+)
+
+logger = logging.getLogger("snnexp")
+
+
+def _friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn snnexp's own errors into a clean message and exit code 1 (no traceback)."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (ConfigError, SnnexpError) as error:
+            raise click.ClickException(str(error)) from error
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted; savepoints written so far are complete", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def _setup_logging(run_dir: Path | None = None, quiet: bool = False) -> None:
+    """Console: INFO (WARNING if quiet) as plain lines; run_dir/log.txt: everything."""
+    logger.setLevel(logging.DEBUG)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    console = logging.StreamHandler(sys.stdout)
+    console.setLevel(logging.WARNING if quiet else logging.INFO)
+    console.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(console)
+    if run_dir is not None:
+        file_handler = logging.FileHandler(run_dir / LOG_FILE, encoding="utf-8")
+        file_handler.setLevel(logging.DEBUG)
+        file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logger.addHandler(file_handler)
+
+
+def _parse_epochs(values: tuple[str, ...]) -> list[int]:
+    """'400, 500' / '400,500' / 400 500 -> [400, 500]."""
+    tokens = [t for t in re.split(r"[,\s]+", " ".join(values)) if t]
+    try:
+        return sorted({int(t) for t in tokens})
+    except ValueError as error:
+        raise click.BadParameter(
+            f'savepoints must be whole epoch numbers like "400, 500", got {" ".join(values)!r}'
+        ) from error
+
+
+def _with_overrides(
+    cfg: ExperimentConfig, device: str | None, seed: int | None
+) -> ExperimentConfig:
+    training = cfg.training
+    if device is not None:
+        training = dataclasses.replace(training, device=device)
+    if seed is not None:
+        training = dataclasses.replace(
+            training, seeds=dataclasses.replace(training.seeds, torch=seed, numpy=seed)
+        )
+    return dataclasses.replace(cfg, training=training)
+
+
+def _report_savepoint(epoch_dir: Path) -> None:
+    for split in ("val", "test"):
+        outputs = load_outputs(epoch_dir, split)
+        if outputs is not None:
+            logger.info(
+                "%s accuracy %.2f %% (loss %.4f) at %s",
+                split,
+                100 * float(outputs["accuracy"]),
+                float(outputs["loss"]),
+                epoch_dir.name,
+            )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="snnexp")
+def main() -> None:
+    """Config-driven experiments with spiking neural networks.
+
+    \b
+    snnexp train experiment_configs/yin_yang.yaml
+    snnexp inference experiment_results/yin_yang_2026-11-24_10-31-07
+    snnexp eval experiment_results/yin_yang_2026-11-24_10-31-07
+    snnexp continue experiment_results/yin_yang_2026-11-24_10-31-07 300 "400, 500"
+    """
+
+
+@main.command()
+@click.argument("config", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--results-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("experiment_results"),
+    show_default=True,
+    help="Where the timestamped result folder is created.",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default=None,
+    help="Override training.device (auto = CUDA when available).",
+)
+@click.option("--seed", type=int, default=None, help="Override training.seeds (torch and numpy).")
+@click.option("--quiet", is_flag=True, help="No progress bar; warnings and errors only.")
+@_friendly_errors
+def train(
+    config: Path, results_dir: Path, device: str | None, seed: int | None, quiet: bool
+) -> None:
+    """Train the network described by CONFIG (a YAML file).
+
+    \b
+    Example:
+      snnexp train experiment_configs/yin_yang.yaml --seed 1
+    writes experiment_results/yin_yang_<date>_<time>/ with config.yaml, history.csv,
+    log.txt and one epoch_<N>/ folder per savepoint (epoch_0 = untrained).
+    """
+    from snnexp.train import Trainer
+
+    _setup_logging(quiet=quiet)
+    cfg = _with_overrides(load_config(config), device, seed)
+    trainer = Trainer(cfg, progress=not quiet)
+    run_dir = make_run_dir(results_dir, cfg.name or config.stem)
+    trainer.run_dir = run_dir
+    atomic_write_text(
+        run_dir / CONFIG_FILE, dump_config_yaml(cfg, extra={"snnexp_version": __version__})
+    )
+    _setup_logging(run_dir, quiet)
+    logger.info(
+        "training %s (%s) on %s -> %s", cfg.name, cfg.learning.rule, trainer.device, run_dir
+    )
+    started = time.perf_counter()
+    trainer.run(cfg.training.epochs, trainer.savepoint_epochs())
+    logger.info("trained %d epochs in %.1f s", cfg.training.epochs, time.perf_counter() - started)
+    _report_savepoint(run_dir / f"epoch_{trainer.epoch}")
+    logger.info("results: %s", run_dir)
+
+
+@main.command()
+@click.argument("results_dir", type=click.Path(path_type=Path))
+@click.option("--epoch", type=int, default=None, help="Savepoint epoch (default: the latest).")
+@click.option(
+    "--split", type=click.Choice(["test", "val", "train"]), default="test", show_default=True
+)
+@click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+)
+@_friendly_errors
+def inference(results_dir: Path, epoch: int | None, split: str, device: str) -> None:
+    """Loss and accuracy of a saved network on a data split.
+
+    \b
+    Examples:
+      snnexp inference experiment_results/yin_yang_2026-11-24_10-31-07
+      snnexp inference experiment_results/yin_yang_2026-11-24_10-31-07 --epoch 100 --split val
+      snnexp inference experiment_results/yin_yang_2026-11-24_10-31-07/epoch_300
+    """
+    from snnexp.inference import evaluate_saved, load_saved_network
+
+    _setup_logging()
+    saved = load_saved_network(results_dir, epoch, device)
+    result = evaluate_saved(saved, split)
+    logger.info(
+        "%s | epoch %d | %s split (%d samples): accuracy %.2f %%, loss %.4f",
+        saved.run_dir.name,
+        saved.epoch,
+        split,
+        len(result.labels),
+        100 * result.accuracy,
+        result.loss,
+    )
+
+
+@main.command(name="eval")
+@click.argument("results_dir", type=click.Path(path_type=Path))
+@click.option("--epoch", type=int, default=None, help="Savepoint epoch (default: the latest).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Folder for the figures (default: <savepoint>/figures).",
+)
+@_friendly_errors
+def eval_command(results_dir: Path, epoch: int | None, out: Path | None) -> None:
+    """Draw the paper-style figures of a savepoint from saved data (never retrains).
+
+    \b
+    Example:
+      snnexp eval experiment_results/yin_yang_2026-11-24_10-31-07 --epoch 300
+    """
+    from snnexp.plots import render_figures
+
+    _setup_logging()
+    run_dir, epoch_dir = resolve_savepoint(results_dir, epoch)
+    out_dir = out or epoch_dir / "figures"
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SnnexpError(
+            f"cannot write figures to {out_dir} ({error}); choose a folder with --out"
+        ) from error
+    for path in render_figures(run_dir, epoch_dir, out_dir):
+        logger.info("wrote %s", path)
+
+
+@main.command(name="continue")
+@click.argument("results_dir", type=click.Path(path_type=Path))
+@click.argument("epoch", type=int)
+@click.argument("savepoints", nargs=-1)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None)
+@click.option("--quiet", is_flag=True, help="No progress bar; warnings and errors only.")
+@_friendly_errors
+def continue_command(
+    results_dir: Path, epoch: int, savepoints: tuple[str, ...], device: str | None, quiet: bool
+) -> None:
+    """Resume training from savepoint EPOCH and train on to SAVEPOINTS.
+
+    \b
+    Example:
+      snnexp continue experiment_results/yin_yang_2026-11-24_10-31-07 300 "400, 500"
+    trains epochs 301..500 into the same folder, saving at 400 and 500. Without SAVEPOINTS
+    it trains on to the config's training.epochs.
+    """
+    from snnexp.inference import read_run_config
+    from snnexp.train import Trainer
+
+    run_dir, epoch_dir = resolve_savepoint(results_dir, epoch)
+    cfg = _with_overrides(read_run_config(run_dir), device, None)
+    targets = _parse_epochs(savepoints) if savepoints else [cfg.training.epochs]
+    if max(targets) <= epoch:
+        raise click.BadParameter(
+            f"savepoints must lie after epoch {epoch}; got {', '.join(map(str, targets))}",
+            param_hint="SAVEPOINTS",
+        )
+    targets = [t for t in targets if t > epoch]
+    _setup_logging(run_dir, quiet)
+    checkpoint = load_checkpoint(epoch_dir)
+    trainer = Trainer(cfg, run_dir=run_dir, progress=not quiet)
+    trainer.load_state_dict(checkpoint)
+    history = run_dir / HISTORY_FILE
+    if history.is_file() and len(history.read_text().splitlines()) > epoch + 2:
+        backup = run_dir / f"history.before-continue-{time.strftime('%Y-%m-%d_%H-%M-%S')}.csv"
+        shutil.copy2(history, backup)
+    logger.info(
+        "continuing %s from epoch %d to %d (savepoints %s)",
+        run_dir.name,
+        epoch,
+        max(targets),
+        targets,
+    )
+    trainer.run(max(targets), targets)
+    _report_savepoint(run_dir / f"epoch_{trainer.epoch}")
+    logger.info("results: %s", run_dir)

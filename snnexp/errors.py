@@ -1,0 +1,13 @@
+"""Errors with complete, user-facing messages (the CLI prints them without a traceback)."""
+
+
+class SnnexpError(Exception):
+    """Base class: the message names the problem and the fix."""
+
+
+class ResultsError(SnnexpError):
+    """A result folder or savepoint is missing, incomplete or corrupted."""
+
+
+class TrainingError(SnnexpError):
+    """Training cannot go on (e.g. the loss became NaN)."""

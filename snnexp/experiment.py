@@ -1,0 +1,113 @@
+"""Build the pieces of an experiment from a validated config: device, network, loss, optimizer.
+
+Data flows one way: config -> data + model -> train loop -> results -> plots. Every builder here
+is deterministic given the config (weights are drawn from a generator seeded from it).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from snnexp.config import ExperimentConfig
+from snnexp.errors import SnnexpError
+from snnexp.layers import FIRST_SPIKE_FUNCTIONS, FirstSpikeLayer, FirstSpikeNetwork
+from snnexp.losses import SpikeTimeLoss
+from snnexp.neurons.first_spike import NeuronParams
+
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> CUDA when available, else CPU; 'cuda' without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SnnexpError(
+            "device 'cuda' was asked for but PyTorch sees no CUDA GPU; use --device cpu or auto"
+        )
+    return torch.device(name)
+
+
+def neuron_params(cfg: ExperimentConfig) -> NeuronParams:
+    """The config's neuron section as :class:`NeuronParams`."""
+    neuron = cfg.model.neuron
+    return NeuronParams(
+        tau_syn=neuron.tau_syn,
+        tau_mem=neuron.tau_mem,
+        threshold=neuron.threshold,
+        leak=neuron.leak,
+        g_leak=neuron.g_leak,
+    )
+
+
+def build_network(
+    cfg: ExperimentConfig, generator: torch.Generator | None = None
+) -> FirstSpikeNetwork:
+    """The layered first-spike network of ``cfg.model``, weights drawn from N(mean_k, std_k^2)."""
+    rule = cfg.learning.rule
+    if rule not in FIRST_SPIKE_FUNCTIONS:
+        raise SnnexpError(
+            f"learning.rule {rule!r} is not implemented in this version of snnexp; "
+            f"available: {', '.join(FIRST_SPIKE_FUNCTIONS)}"
+        )
+    if cfg.model.simulator != "exact":
+        raise SnnexpError(
+            f"model.simulator {cfg.model.simulator!r} is not available for training in this "
+            "version; set model.simulator: exact"
+        )
+    model = cfg.model
+    sizes = [model.n_inputs, *model.layer_sizes]
+    layers = []
+    for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        layer = FirstSpikeLayer(
+            n_in,
+            n_out,
+            params=neuron_params(cfg),
+            bias_times=model.bias_times[k],
+            rule=rule,
+            max_dw_norm=cfg.training.max_dw_norm,
+            dtype=DTYPES[model.dtype],
+        )
+        layer.reset_parameters(model.weight_mean[k], model.weight_std[k], generator=generator)
+        layers.append(layer)
+    return FirstSpikeNetwork(layers)
+
+
+def build_loss(cfg: ExperimentConfig) -> SpikeTimeLoss:
+    """The configured loss and read-out."""
+    loss = cfg.learning.loss
+    return SpikeTimeLoss(
+        type=loss.type,
+        tau_syn=cfg.model.neuron.tau_syn,
+        xi=loss.xi,
+        alpha=loss.alpha,
+        beta=loss.beta,
+        t_correct=loss.t_correct,
+        t_wrong=loss.t_wrong,
+    )
+
+
+def build_optimizer(cfg: ExperimentConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    """Adam or SGD (+ momentum) over the model's parameters."""
+    opt = cfg.learning.optimizer
+    if opt.type == "adam":
+        return torch.optim.Adam(model.parameters(), lr=opt.lr)
+    return torch.optim.SGD(model.parameters(), lr=opt.lr, momentum=opt.momentum)
+
+
+def build_scheduler(
+    cfg: ExperimentConfig, optimizer: torch.optim.Optimizer
+) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """StepLR / MultiStepLR / ExponentialLR stepped once per epoch, or None."""
+    sched = cfg.learning.lr_scheduler
+    if sched.type == "StepLR":
+        return torch.optim.lr_scheduler.StepLR(
+            optimizer, step_size=sched.step_size, gamma=sched.gamma
+        )
+    if sched.type == "MultiStepLR":
+        return torch.optim.lr_scheduler.MultiStepLR(
+            optimizer, milestones=list(sched.milestones), gamma=sched.gamma
+        )
+    if sched.type == "ExponentialLR":
+        return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=sched.gamma)
+    return None

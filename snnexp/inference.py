@@ -1,0 +1,86 @@
+"""Load a saved network from a savepoint and evaluate it on one split (nothing else is loaded)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import yaml
+
+from snnexp.config import ConfigError, ExperimentConfig, config_from_dict
+from snnexp.data import load_split
+from snnexp.errors import ResultsError
+from snnexp.experiment import DTYPES, build_loss, build_network, resolve_device
+from snnexp.layers import FirstSpikeNetwork
+from snnexp.losses import SpikeTimeLoss
+from snnexp.results import CONFIG_FILE, load_checkpoint, resolve_savepoint
+from snnexp.train import EvalResult, evaluate
+
+
+@dataclass
+class SavedNetwork:
+    """A network restored from a savepoint, with the config and loss of its run."""
+
+    cfg: ExperimentConfig
+    model: FirstSpikeNetwork
+    loss_fn: SpikeTimeLoss
+    epoch: int
+    run_dir: Path
+    epoch_dir: Path
+    device: torch.device
+
+
+def read_run_config(run_dir: Path) -> ExperimentConfig:
+    """The resolved config.yaml that training wrote into ``run_dir``."""
+    path = run_dir / CONFIG_FILE
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise ResultsError(f"{run_dir} is not a snnexp result folder (no {CONFIG_FILE})") from error
+    except yaml.YAMLError as error:
+        raise ResultsError(
+            f"{path} is not valid YAML ({error}); restore it from a backup"
+        ) from error
+    try:
+        return config_from_dict(data or {}, source=str(path))
+    except ConfigError as error:
+        raise ResultsError(f"the run's config does not validate:\n{error}") from error
+
+
+def load_saved_network(path: Path, epoch: int | None = None, device: str = "auto") -> SavedNetwork:
+    """Restore the network of a run folder (latest savepoint, or ``epoch``) or of an
+    ``epoch_<N>`` folder."""
+    run_dir, epoch_dir = resolve_savepoint(path, epoch)
+    cfg = read_run_config(run_dir)
+    checkpoint = load_checkpoint(epoch_dir)
+    target = resolve_device(device)
+    model = build_network(cfg)
+    try:
+        model.load_state_dict(checkpoint["model"])
+    except RuntimeError as error:
+        raise ResultsError(
+            f"savepoint {epoch_dir} does not fit the run's config.yaml ({error}); was the config "
+            "edited after training?"
+        ) from error
+    return SavedNetwork(
+        cfg=cfg,
+        model=model.to(target),
+        loss_fn=build_loss(cfg),
+        epoch=int(checkpoint["epoch"]),
+        run_dir=run_dir,
+        epoch_dir=epoch_dir,
+        device=target,
+    )
+
+
+def evaluate_saved(
+    saved: SavedNetwork, split: str = "test", batch_size: int | None = None
+) -> EvalResult:
+    """Loss and accuracy of a saved network on one split of its dataset."""
+    data = load_split(saved.cfg.dataset, split)
+    data.input_times = data.input_times.to(saved.device, DTYPES[saved.cfg.model.dtype])
+    data.labels = data.labels.to(saved.device)
+    return evaluate(
+        saved.model, saved.loss_fn, data, batch_size or saved.cfg.training.batch_size_eval
+    )

@@ -1,0 +1,99 @@
+"""Reading what training wrote into a result folder (config, history, savepoint outputs)."""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+CONFIG_FILE = "config.yaml"
+HISTORY_FILE = "history.csv"
+HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy")
+OUTPUT_KEYS = ("labels", "output_times", "predictions")
+
+
+def _not_a_result_folder(path: Path) -> FileNotFoundError:
+    return FileNotFoundError(
+        f"{path} does not exist: {path.parent} is not a snnexp result folder "
+        f"(expected {CONFIG_FILE} and {HISTORY_FILE} written by `snnexp train`)"
+    )
+
+
+def read_config(run_dir: Path) -> dict[str, Any]:
+    """Load the resolved ``config.yaml`` of a result folder."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise _not_a_result_folder(path)
+    with path.open(encoding="utf-8") as f:
+        config = yaml.safe_load(f)
+    if not isinstance(config, dict):
+        raise ValueError(f"{path} does not hold a mapping of config keys")
+    return config
+
+
+def config_value(config: dict[str, Any], key: str, default: Any = None) -> Any:
+    """Look up a dotted key such as ``"dataset.name"``; ``default`` when any part is absent."""
+    value: Any = config
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return default
+        value = value[part]
+    return value
+
+
+def _to_float(text: str) -> float:
+    return float(text) if text.strip() else math.nan
+
+
+def read_history(path: Path) -> dict[str, np.ndarray]:
+    """Read ``history.csv`` into one array per column (``epoch`` int, the rest float).
+
+    Empty cells become NaN (epoch 0 has no training values).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise _not_a_result_folder(path)
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        header = reader.fieldnames or []
+        missing = [c for c in HISTORY_COLUMNS if c not in header]
+        if missing:
+            raise ValueError(f"{path} lacks the column(s) {', '.join(missing)}")
+        rows = list(reader)
+    history = {
+        column: np.array([_to_float(row[column]) for row in rows], dtype=np.float64)
+        for column in header
+    }
+    history["epoch"] = history["epoch"].astype(np.int64)
+    return history
+
+
+def read_outputs(epoch_dir: Path, split: str) -> dict[str, np.ndarray] | None:
+    """Load ``outputs_<split>.npz`` of a savepoint, or ``None`` when that split was not saved."""
+    path = Path(epoch_dir) / f"outputs_{split}.npz"
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as npz:
+        outputs = {key: npz[key] for key in npz.files}
+    missing = [k for k in OUTPUT_KEYS if k not in outputs]
+    if missing:
+        raise ValueError(f"{path} lacks the array(s) {', '.join(missing)}")
+    n = len(outputs["labels"])
+    times = outputs["output_times"]
+    if times.ndim != 2 or times.shape[0] != n or outputs["predictions"].shape != (n,):
+        raise ValueError(
+            f"{path}: labels {outputs['labels'].shape}, predictions "
+            f"{outputs['predictions'].shape} and output_times {times.shape} do not match"
+        )
+    return outputs
+
+
+def savepoint_epoch(epoch_dir: Path) -> int | None:
+    """The epoch of a savepoint folder named ``epoch_<N>``, ``None`` for other names."""
+    match = re.fullmatch(r"epoch_(\d+)", Path(epoch_dir).name)
+    return int(match.group(1)) if match else None

@@ -1,0 +1,202 @@
+"""Result folders and savepoints: creation, atomic writes, discovery and loading.
+
+Layout (one folder per training run)::
+
+    <results root>/<config name>_<YYYY-MM-DD_HH-MM-SS>/
+      config.yaml          fully resolved config + snnexp version
+      history.csv          one row per epoch
+      log.txt              what the run printed
+      epoch_<N>/           one per savepoint (epoch_0 = untrained)
+        checkpoint.pt      plain tensors and numbers: torch.load(..., weights_only=True)
+        outputs_<split>.npz
+        figures/           written by `snnexp eval`
+
+Every file is written under a temporary name and renamed into place, and a savepoint folder is
+assembled under a temporary name before it appears as ``epoch_<N>``, so an interrupted run never
+leaves a half savepoint. A savepoint that would be overwritten (continuing from an earlier one)
+is renamed ``epoch_<N>.replaced-<timestamp>`` instead of deleted.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from snnexp.errors import ResultsError
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.yaml"
+HISTORY_FILE = "history.csv"
+LOG_FILE = "log.txt"
+CHECKPOINT_FILE = "checkpoint.pt"
+HISTORY_COLUMNS = (
+    "epoch",
+    "train_loss",
+    "train_accuracy",
+    "val_loss",
+    "val_accuracy",
+    "lr",
+    "seconds",
+    "bumps",
+)
+_SAVEPOINT_NAME = re.compile(r"^epoch_(\d+)$")
+
+
+def make_run_dir(results_root: Path, name: str) -> Path:
+    """Create and return ``results_root/<name>_<timestamp>`` (suffixed if it already exists)."""
+    results_root.mkdir(parents=True, exist_ok=True)
+    stem = f"{name}_{datetime.now():%Y-%m-%d_%H-%M-%S}"
+    for attempt in range(1000):
+        candidate = results_root / (stem if attempt == 0 else f"{stem}_{attempt}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise ResultsError(f"could not create a new result folder under {results_root}")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
+    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as tmp:
+            tmp.write(data)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Text version of :func:`atomic_write_bytes` (UTF-8)."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_history(run_dir: Path, rows: Sequence[Mapping[str, float]]) -> None:
+    """Write history.csv atomically, one row per epoch, columns :data:`HISTORY_COLUMNS`."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: row[key] for key in HISTORY_COLUMNS})
+    atomic_write_text(run_dir / HISTORY_FILE, buffer.getvalue())
+
+
+def _npz_bytes(arrays: Mapping[str, Any]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **{key: np.asarray(value) for key, value in arrays.items()})
+    return buffer.getvalue()
+
+
+def save_savepoint(
+    run_dir: Path,
+    epoch: int,
+    checkpoint: Mapping[str, Any],
+    outputs: Mapping[str, Mapping[str, Any]],
+) -> Path:
+    """Write ``epoch_<epoch>/`` (checkpoint.pt + outputs_<split>.npz) atomically; return it."""
+    final = run_dir / f"epoch_{epoch}"
+    staging = Path(tempfile.mkdtemp(dir=run_dir, prefix=f".epoch_{epoch}.", suffix=".partial"))
+    try:
+        buffer = io.BytesIO()
+        torch.save(dict(checkpoint), buffer)
+        atomic_write_bytes(staging / CHECKPOINT_FILE, buffer.getvalue())
+        for split, arrays in outputs.items():
+            atomic_write_bytes(staging / f"outputs_{split}.npz", _npz_bytes(arrays))
+        if final.exists():
+            kept = run_dir / f"{final.name}.replaced-{time.strftime('%Y-%m-%d_%H-%M-%S')}"
+            final.rename(kept)
+            logger.warning("savepoint %s existed; the old one is kept as %s", final.name, kept.name)
+        os.replace(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return final
+
+
+def list_savepoints(run_dir: Path) -> dict[int, Path]:
+    """Complete savepoints of a run, {epoch: folder}, in epoch order."""
+    found = {}
+    if run_dir.is_dir():
+        for child in run_dir.iterdir():
+            match = _SAVEPOINT_NAME.match(child.name)
+            if match and (child / CHECKPOINT_FILE).is_file():
+                found[int(match.group(1))] = child
+    return dict(sorted(found.items()))
+
+
+def resolve_savepoint(path: Path, epoch: int | None = None) -> tuple[Path, Path]:
+    """(run folder, savepoint folder) for a run folder (+ epoch, default: latest) or an
+    ``epoch_<N>`` folder given directly."""
+    path = Path(path)
+    if not path.exists():
+        raise ResultsError(f"result folder not found: {path}")
+    if _SAVEPOINT_NAME.match(path.name) and (path / CHECKPOINT_FILE).is_file():
+        if epoch is not None and f"epoch_{epoch}" != path.name:
+            raise ResultsError(
+                f"{path} is the savepoint {path.name}, but --epoch {epoch} asks for another; "
+                "give the run folder with --epoch, or the savepoint folder alone"
+            )
+        return path.parent, path
+    if not (path / CONFIG_FILE).is_file():
+        raise ResultsError(
+            f"{path} is not a snnexp result folder (no {CONFIG_FILE}); give the folder that "
+            "`snnexp train` created under experiment_results/, or one of its epoch_<N> folders"
+        )
+    savepoints = list_savepoints(path)
+    if not savepoints:
+        raise ResultsError(
+            f"{path} has no savepoints (no epoch_<N>/{CHECKPOINT_FILE}); the run probably stopped "
+            "before its first savepoint: train again"
+        )
+    if epoch is None:
+        epoch = max(savepoints)
+    if epoch not in savepoints:
+        raise ResultsError(
+            f"{path} has no savepoint for epoch {epoch}; available: "
+            f"{', '.join(str(e) for e in savepoints)}"
+        )
+    return path, savepoints[epoch]
+
+
+def load_checkpoint(epoch_dir: Path) -> dict[str, Any]:
+    """Load ``checkpoint.pt`` with ``weights_only=True``; a broken file gives a clear error."""
+    path = epoch_dir / CHECKPOINT_FILE
+    if not path.is_file():
+        raise ResultsError(f"savepoint file missing: {path}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ResultsError(
+            f"savepoint {path} is corrupted or incomplete ({type(error).__name__}: {error}); "
+            f"use another savepoint of the run (--epoch) or train again"
+        ) from error
+    if not isinstance(checkpoint, dict) or "model" not in checkpoint or "epoch" not in checkpoint:
+        raise ResultsError(f"savepoint {path} is not a snnexp checkpoint (no model state or epoch)")
+    return checkpoint
+
+
+def load_outputs(epoch_dir: Path, split: str) -> dict[str, np.ndarray] | None:
+    """The arrays of ``outputs_<split>.npz`` or None if that split was not saved."""
+    path = epoch_dir / f"outputs_{split}.npz"
+    if not path.is_file():
+        return None
+    with np.load(path) as data:
+        return {key: data[key] for key in data.files}

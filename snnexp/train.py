@@ -1,0 +1,358 @@
+"""The epoch loop: batches, loss, optimizer, scheduler, weight bumping, input noise, savepoints.
+
+Everything random in training draws from one ``torch.Generator`` seeded from the config
+(``training.seeds.torch``): the weight init, the batch order of every epoch and the input noise.
+Its state, the optimizer, the scheduler, the weight-bumping state and the history are saved at
+every savepoint, so continuing from a savepoint gives bitwise the same weights as not stopping.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from snnexp import __version__
+from snnexp.config import ExperimentConfig, config_to_dict
+from snnexp.data import EncodedSplit, load_split
+from snnexp.errors import ResultsError, TrainingError
+from snnexp.experiment import (
+    DTYPES,
+    build_loss,
+    build_network,
+    build_optimizer,
+    build_scheduler,
+    resolve_device,
+)
+from snnexp.layers import FirstSpikeNetwork
+from snnexp.losses import SpikeTimeLoss
+from snnexp.results import HISTORY_COLUMNS, save_savepoint, write_history
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+CHECKPOINT_FORMAT = 1
+MAX_SAVED_HIDDEN_VALUES = 5_000_000
+
+
+@dataclass
+class EvalResult:
+    """Outputs of a network on a whole split (tensors on the CPU)."""
+
+    loss: float
+    accuracy: float
+    output_times: torch.Tensor
+    hidden_times: list[torch.Tensor]
+    predictions: torch.Tensor
+    labels: torch.Tensor
+
+
+@torch.no_grad()
+def evaluate(
+    model: FirstSpikeNetwork, loss_fn: SpikeTimeLoss, split: EncodedSplit, batch_size: int
+) -> EvalResult:
+    """Loss (mean over samples) and accuracy of ``model`` on ``split``, in batches."""
+    outputs, hidden, losses = [], [], []
+    for start in range(0, len(split.labels), batch_size):
+        times = split.input_times[start : start + batch_size]
+        labels = split.labels[start : start + batch_size]
+        out, hid = model(times)
+        losses.append(loss_fn.per_sample(out, labels))
+        outputs.append(out)
+        hidden.append(hid)
+    output_times = torch.cat(outputs).cpu()
+    predictions = loss_fn.predict(output_times)
+    labels = split.labels.cpu()
+    return EvalResult(
+        loss=torch.cat(losses).mean().item(),
+        accuracy=(predictions == labels).double().mean().item(),
+        output_times=output_times,
+        hidden_times=[torch.cat(layer).cpu() for layer in zip(*hidden, strict=True)],
+        predictions=predictions,
+        labels=labels,
+    )
+
+
+def add_input_noise(
+    times: torch.Tensor, mean: float, std: float, generator: torch.Generator
+) -> torch.Tensor:
+    """t + N(mean, std^2), reflected at 0 (negative times become |t|); +inf stays +inf."""
+    noise = torch.randn(times.shape, generator=generator, dtype=times.dtype) * std + mean
+    return (times + noise.to(times.device)).abs()
+
+
+@dataclass
+class BumpState:
+    """Weight bumping carried across batches: the current bump and the layer bumped last."""
+
+    value: float
+    last_layer: int = -1
+
+
+def layer_missing_spikes(
+    layer_times: list[torch.Tensor], max_missing: list[float]
+) -> tuple[int, torch.Tensor] | None:
+    """The first layer whose fraction of non-spiking (+inf or NaN) entries exceeds its
+    ``max_missing``, with the mask of its neurons that were silent in at least one sample."""
+    for k, times in enumerate(layer_times):
+        silent = ~torch.isfinite(times)
+        if silent.double().mean().item() > max_missing[k]:
+            return k, silent.any(dim=0)
+    return None
+
+
+def bump_weights(
+    model: FirstSpikeNetwork, layer: int, silent: torch.Tensor, value: float, targeted: bool
+) -> None:
+    """Raise the incoming weights of the silent neurons of ``layer`` (all of them if not
+    ``targeted``) by ``value``."""
+    weight = model.layers[layer].weight
+    with torch.no_grad():
+        weight += value * (silent.to(weight.dtype) if targeted else 1.0)
+
+
+@dataclass
+class Trainer:
+    """Owns one run's model, optimizer, data and history; trains epoch by epoch."""
+
+    cfg: ExperimentConfig
+    run_dir: Path | None = None
+    device_name: str | None = None
+    progress: bool = True
+    epoch: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.device = resolve_device(self.device_name or self.cfg.training.device)
+        seeds = self.cfg.training.seeds
+        torch.manual_seed(seeds.torch)
+        np.random.seed(seeds.numpy)
+        self.generator = torch.Generator().manual_seed(seeds.torch)
+        self.dtype = DTYPES[self.cfg.model.dtype]
+        self.model = build_network(self.cfg, self.generator).to(self.device)
+        self.loss_fn = build_loss(self.cfg)
+        self.optimizer = build_optimizer(self.cfg, self.model)
+        self.scheduler = build_scheduler(self.cfg, self.optimizer)
+        self.bump = BumpState(self.cfg.training.weight_bumping.value)
+        self.splits = {name: self._load(name) for name in SPLITS}
+
+    def _load(self, name: str) -> EncodedSplit:
+        split = load_split(self.cfg.dataset, name)
+        split.input_times = split.input_times.to(self.device, self.dtype)
+        split.labels = split.labels.to(self.device)
+        return split
+
+    def savepoint_epochs(self, until: int | None = None) -> list[int]:
+        """Configured savepoints plus the final epoch."""
+        final = self.cfg.training.epochs if until is None else until
+        return sorted({*self.cfg.training.savepoints, final} - {0})
+
+    def train_epoch(self) -> dict[str, float]:
+        """One pass over the shuffled training split; returns the epoch's history row."""
+        cfg = self.cfg.training
+        train = self.splits["train"]
+        started = time.perf_counter()
+        lr = self.optimizer.param_groups[0]["lr"]
+        order = torch.randperm(len(train.labels), generator=self.generator).to(self.device)
+        losses, correct, bumps = [], 0, 0
+        self.model.train()
+        for batch, start in enumerate(range(0, len(order), cfg.batch_size)):
+            index = order[start : start + cfg.batch_size]
+            times, labels = train.input_times[index], train.labels[index]
+            if cfg.input_noise.std > 0 or cfg.input_noise.mean != 0:
+                times = add_input_noise(
+                    times, cfg.input_noise.mean, cfg.input_noise.std, self.generator
+                )
+            self.optimizer.zero_grad()
+            label_times, hidden_times = self.model(times)
+            correct += (self.loss_fn.predict(label_times) == labels).sum().item()
+            if self._maybe_bump([*hidden_times, label_times]):
+                bumps += 1
+                continue
+            loss = self.loss_fn(label_times, labels)
+            if not torch.isfinite(loss):
+                raise TrainingError(
+                    f"the loss became {loss.item()} in epoch {self.epoch + 1}, batch {batch}; the "
+                    "savepoints written so far are intact. Lower learning.optimizer.lr, enable "
+                    "training.max_dw_norm, or continue from an earlier savepoint"
+                )
+            loss.backward()
+            self.optimizer.step()
+            losses.append(loss.item())
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.epoch += 1
+        val = evaluate(self.model, self.loss_fn, self.splits["val"], cfg.batch_size_eval)
+        return {
+            "epoch": self.epoch,
+            "train_loss": float(np.mean(losses)) if losses else math.nan,
+            "train_accuracy": correct / len(order),
+            "val_loss": val.loss,
+            "val_accuracy": val.accuracy,
+            "lr": lr,
+            "seconds": time.perf_counter() - started,
+            "bumps": bumps,
+        }
+
+    def _maybe_bump(self, layer_times: list[torch.Tensor]) -> bool:
+        """Weight bumping as published: bump the first layer with too many missing spikes (and
+        skip the optimizer step); the bump doubles while the same layer keeps needing it."""
+        cfg = self.cfg.training.weight_bumping
+        if not cfg.enabled:
+            return False
+        missing = layer_missing_spikes(layer_times, cfg.max_missing)
+        if missing is None:
+            self.bump.last_layer = -1
+            return False
+        layer, silent = missing
+        if cfg.exponential and layer == self.bump.last_layer:
+            self.bump.value *= 2
+        else:
+            self.bump.value = cfg.value
+        self.bump.last_layer = layer
+        bump_weights(self.model, layer, silent, self.bump.value, cfg.targeted)
+        return True
+
+    def initial_row(self) -> dict[str, float]:
+        """History row of the untrained network (epoch 0)."""
+        batch = self.cfg.training.batch_size_eval
+        train = evaluate(self.model, self.loss_fn, self.splits["train"], batch)
+        val = evaluate(self.model, self.loss_fn, self.splits["val"], batch)
+        return {
+            "epoch": 0,
+            "train_loss": train.loss,
+            "train_accuracy": train.accuracy,
+            "val_loss": val.loss,
+            "val_accuracy": val.accuracy,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "seconds": 0.0,
+            "bumps": 0,
+        }
+
+    def split_outputs(self) -> dict[str, dict[str, Any]]:
+        """What a savepoint stores of each split for inference and plots."""
+        outputs = {}
+        for name, split in self.splits.items():
+            result = evaluate(self.model, self.loss_fn, split, self.cfg.training.batch_size_eval)
+            arrays: dict[str, Any] = {
+                "labels": result.labels.numpy(),
+                "output_times": result.output_times.double().numpy(),
+                "predictions": result.predictions.numpy(),
+                "loss": result.loss,
+                "accuracy": result.accuracy,
+            }
+            for k, hidden in enumerate(result.hidden_times):
+                if hidden.numel() <= MAX_SAVED_HIDDEN_VALUES:
+                    arrays[f"hidden_times_{k}"] = hidden.double().numpy()
+            if split.samples is not None:
+                arrays["samples"] = split.samples
+            outputs[name] = arrays
+        return outputs
+
+    def state_dict(self) -> dict[str, Any]:
+        """Checkpoint payload: plain tensors, numbers, strings (loads with weights_only=True)."""
+        np_state = np.random.get_state()
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "snnexp_version": __version__,
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "rng": {
+                "generator": self.generator.get_state(),
+                "torch": torch.get_rng_state(),
+                "numpy_keys": torch.from_numpy(np_state[1].astype(np.int64)),
+                "numpy_pos": int(np_state[2]),
+            },
+            "bump": {"value": self.bump.value, "last_layer": self.bump.last_layer},
+            "history": {key: [row[key] for row in self.history] for key in HISTORY_COLUMNS},
+            "config": config_to_dict(self.cfg),
+        }
+
+    def load_state_dict(self, checkpoint: dict[str, Any]) -> None:
+        """Restore everything :meth:`state_dict` saved."""
+        try:
+            self.model.load_state_dict(checkpoint["model"])
+            self.optimizer.load_state_dict(checkpoint["optimizer"])
+            if self.scheduler is not None and checkpoint["scheduler"] is not None:
+                self.scheduler.load_state_dict(checkpoint["scheduler"])
+            rng = checkpoint["rng"]
+            self.generator.set_state(rng["generator"])
+            torch.set_rng_state(rng["torch"])
+            np.random.set_state(
+                ("MT19937", rng["numpy_keys"].numpy().astype(np.uint32), rng["numpy_pos"], 0, 0.0)
+            )
+            self.bump = BumpState(
+                float(checkpoint["bump"]["value"]), int(checkpoint["bump"]["last_layer"])
+            )
+            columns = checkpoint["history"]
+            self.history = [
+                {key: columns[key][i] for key in HISTORY_COLUMNS}
+                for i in range(len(columns["epoch"]))
+            ]
+            self.epoch = int(checkpoint["epoch"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as error:
+            raise ResultsError(
+                f"the savepoint does not fit this run's config ({type(error).__name__}: {error}); "
+                "was the run's config.yaml edited after training?"
+            ) from error
+
+    def save(self) -> Path:
+        """Write the savepoint of the current epoch and the history."""
+        if self.run_dir is None:
+            raise ResultsError("this trainer has no result folder to save into")
+        path = save_savepoint(self.run_dir, self.epoch, self.state_dict(), self.split_outputs())
+        write_history(self.run_dir, self.history)
+        logger.info("saved savepoint %s", path)
+        return path
+
+    def run(self, until_epoch: int, savepoints: Iterable[int]) -> list[dict[str, float]]:
+        """Train from the current epoch to ``until_epoch``, saving at ``savepoints``.
+
+        A fresh trainer (epoch 0, empty history) first records and saves the untrained network.
+        """
+        wanted = set(savepoints) | {until_epoch}
+        if not self.history:
+            self.history.append(self.initial_row())
+            if self.run_dir is not None:
+                self.save()
+        bar = tqdm(
+            range(self.epoch, until_epoch),
+            desc="epochs",
+            unit="epoch",
+            disable=not self.progress,
+            initial=self.epoch,
+            total=until_epoch,
+        )
+        for _ in bar:
+            row = self.train_epoch()
+            self.history.append(row)
+            logger.debug(
+                "epoch %d: train loss %.4f acc %.4f | val loss %.4f acc %.4f | lr %.5g | "
+                "%.2f s | %d bumps",
+                row["epoch"],
+                row["train_loss"],
+                row["train_accuracy"],
+                row["val_loss"],
+                row["val_accuracy"],
+                row["lr"],
+                row["seconds"],
+                row["bumps"],
+            )
+            bar.set_postfix(
+                loss=f"{row['train_loss']:.3f}",
+                acc=f"{row['train_accuracy']:.3f}",
+                val_acc=f"{row['val_accuracy']:.3f}",
+            )
+            if self.epoch in wanted and self.run_dir is not None:
+                self.save()
+        return self.history

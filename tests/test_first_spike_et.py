@@ -1,0 +1,191 @@
+"""Exact ET first-spike layer: conformance with the published network, exact gradients, memory."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from snnexp.neurons.first_spike import NeuronParams, et_spike_times, first_spike_et
+from snnexp.neurons.lambertw import lambertw0
+
+
+def test_lambertw_solves_defining_equation():
+    z = torch.cat(
+        [
+            torch.linspace(-1 / math.e, 0.0, 20001, dtype=torch.float64),
+            torch.logspace(-8, 12, 2001, dtype=torch.float64),
+        ]
+    )
+    w = lambertw0(z)
+    assert torch.all(w >= -1.0)
+    residual = (w * torch.exp(w) - z).abs() / torch.clamp(z.abs(), min=1e-3)
+    assert residual.max().item() < 1e-13
+    assert torch.isnan(lambertw0(torch.tensor([-0.5], dtype=torch.float64))).all()
+    w32 = lambertw0(torch.linspace(-1 / math.e, 3.0, 1001, dtype=torch.float32))
+    assert w32.dtype == torch.float32
+    np.testing.assert_allclose(
+        w32.numpy(),
+        w[:0].numpy()
+        if False
+        else lambertw0(torch.linspace(-1 / math.e, 3.0, 1001, dtype=torch.float64)).numpy(),
+        atol=2e-3,
+    )
+
+
+def _with_bias(times: torch.Tensor, bias_time: float = 0.9) -> torch.Tensor:
+    return torch.cat([times, torch.full((len(times), 1), bias_time, dtype=times.dtype)], dim=1)
+
+
+def test_reference_yin_yang_network_is_reproduced(reference_dir):
+    ref = reference_dir("yin_yang_et_300epochs")
+    inputs = torch.tensor(np.load(ref / "test_input_times.npy"))
+    w_hidden = torch.tensor(np.load(ref / "weights_layer0.npy"))
+    w_out = torch.tensor(np.load(ref / "weights_layer1.npy"))
+    hidden_ref = np.load(ref / "test_hidden_times.npy")
+    output_ref = np.load(ref / "test_output_times.npy")
+    labels = np.load(ref / "test_labels.npy")
+
+    hidden = et_spike_times(_with_bias(inputs), w_hidden, NeuronParams())
+    np.testing.assert_array_equal(np.isinf(hidden.numpy()), np.isinf(hidden_ref))
+    finite = np.isfinite(hidden_ref)
+    np.testing.assert_allclose(hidden.numpy()[finite], hidden_ref[finite], rtol=0, atol=1e-9)
+
+    output = et_spike_times(_with_bias(hidden), w_out, NeuronParams()).numpy()
+    np.testing.assert_array_equal(np.isinf(output), np.isinf(output_ref))
+    finite = np.isfinite(output_ref)
+    np.testing.assert_allclose(output[finite], output_ref[finite], rtol=0, atol=1e-4)
+    predicted = np.where(np.isfinite(output.min(1)), output.argmin(1), -1)
+    assert (predicted == labels).mean() == pytest.approx(0.960, abs=1e-9)
+
+
+def _membrane(
+    t: float, input_times: np.ndarray, weights: np.ndarray, p: NeuronParams
+) -> np.ndarray:
+    delay = (t - input_times[:, None]) / p.tau_syn
+    causal = np.isfinite(delay) & (delay > 0)
+    psp = np.where(causal, np.where(causal, delay, 0) * np.exp(-np.where(causal, delay, 0)), 0.0)
+    return p.leak + (psp * weights).sum(0) / p.g_leak
+
+
+def test_forward_is_the_first_threshold_crossing():
+    """Dense time grid: the membrane stays below threshold before t_out and reaches it at t_out."""
+    gen = torch.Generator().manual_seed(3)
+    p = NeuronParams(tau_syn=0.7, tau_mem=0.7, threshold=1.2, leak=0.1, g_leak=1.3)
+    times = torch.rand(6, 12, generator=gen, dtype=torch.float64) * 2
+    times[0, :4] = torch.inf
+    weights = torch.randn(12, 9, generator=gen, dtype=torch.float64) * 1.2 + 0.6
+    out = et_spike_times(times, weights, p).numpy()
+    grid = np.linspace(0, 12, 24001)
+    for b in range(len(times)):
+        u = np.stack([_membrane(t, times[b].numpy(), weights.numpy(), p) for t in grid])
+        for j in range(weights.shape[1]):
+            above = np.nonzero(u[:, j] >= p.threshold)[0]
+            if len(above) == 0:
+                assert np.isinf(out[b, j])
+            else:
+                assert abs(grid[above[0]] - out[b, j]) <= grid[1] - grid[0] + 1e-12
+                u_at = _membrane(out[b, j], times[b].numpy(), weights[:, j : j + 1].numpy(), p)
+                assert u_at[0] == pytest.approx(p.threshold, abs=1e-9)
+    assert np.isinf(out).any() and np.isfinite(out).any()
+
+
+def _objective(times, weights, coeffs, p):
+    out = et_spike_times(times, weights, p)
+    return torch.where(torch.isfinite(out), out * coeffs, 0.0).sum()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_gradients_match_finite_differences(seed):
+    gen = torch.Generator().manual_seed(seed)
+    p = NeuronParams(tau_syn=1.3, tau_mem=1.3, threshold=1.0, leak=0.0, g_leak=1.0)
+    batch, n_in, n_out = 5, 8, 6
+    times = 0.15 + torch.rand(batch, n_in, generator=gen, dtype=torch.float64) * 1.85
+    times[1, 2] = torch.inf
+    times = _with_bias(times, 0.9)
+    weights = torch.randn(n_in + 1, n_out, generator=gen, dtype=torch.float64) + 0.5
+    weights[:, 0] = -0.5  # an output that never spikes
+    coeffs = torch.randn(batch, n_out, generator=gen, dtype=torch.float64)
+
+    times_var = times.clone().requires_grad_(True)
+    weights_var = weights.clone().requires_grad_(True)
+    out = first_spike_et(times_var, weights_var, p)
+    assert torch.isinf(out[:, 0]).all() and torch.isfinite(out).any()
+    torch.where(torch.isfinite(out), out * coeffs, 0.0).sum().backward()
+
+    eps = 1e-6
+    num_w = torch.zeros_like(weights)
+    for i in range(weights.shape[0]):
+        for j in range(weights.shape[1]):
+            plus, minus = weights.clone(), weights.clone()
+            plus[i, j] += eps
+            minus[i, j] -= eps
+            num_w[i, j] = (
+                _objective(times, plus, coeffs, p) - _objective(times, minus, coeffs, p)
+            ) / (2 * eps)
+    np.testing.assert_allclose(weights_var.grad.numpy(), num_w.numpy(), rtol=1e-5, atol=1e-6)
+
+    num_t = torch.zeros_like(times)
+    for b in range(batch):
+        for i in range(times.shape[1]):
+            if not torch.isfinite(times[b, i]):
+                continue
+            plus, minus = times.clone(), times.clone()
+            plus[b, i] += eps
+            minus[b, i] -= eps
+            num_t[b, i] = (
+                _objective(plus, weights, coeffs, p) - _objective(minus, weights, coeffs, p)
+            ) / (2 * eps)
+    np.testing.assert_allclose(times_var.grad.numpy(), num_t.numpy(), rtol=1e-5, atol=1e-6)
+    assert times_var.grad[1, 2].item() == 0.0
+
+
+def test_max_dw_norm_drops_only_large_per_sample_weight_gradients():
+    gen = torch.Generator().manual_seed(7)
+    times = _with_bias(0.15 + torch.rand(20, 6, generator=gen, dtype=torch.float64) * 1.85)
+    weights = torch.randn(7, 4, generator=gen, dtype=torch.float64) + 0.6
+
+    def grads(max_dw_norm):
+        t = times.clone().requires_grad_(True)
+        w = weights.clone().requires_grad_(True)
+        out = first_spike_et(t, w, NeuronParams(), max_dw_norm=max_dw_norm)
+        torch.where(torch.isfinite(out), out, 0.0).sum().backward()
+        return t.grad, w.grad
+
+    t_free, w_free = grads(None)
+    t_clip, w_clip = grads(1e-12)
+    assert torch.count_nonzero(w_free) > 0
+    assert torch.count_nonzero(w_clip) == 0
+    torch.testing.assert_close(t_clip, t_free)
+    t_loose, w_loose = grads(1e12)
+    torch.testing.assert_close(w_loose, w_free)
+
+
+def test_memory_is_linear_not_quadratic_in_inputs():
+    """batch 4, 4000 inputs, 30 outputs: the (batch, N, N, M) expansion would need 15 GB."""
+    gen = torch.Generator().manual_seed(0)
+    times = torch.rand(4, 4000, generator=gen, dtype=torch.float64) * 2
+    weights = (torch.rand(4000, 30, generator=gen, dtype=torch.float64) * 0.02).requires_grad_(True)
+    out = first_spike_et(times, weights, NeuronParams())
+    assert torch.isfinite(out).all()
+    out.sum().backward()
+    assert torch.isfinite(weights.grad).all()
+
+
+def test_float32_agrees_with_float64():
+    gen = torch.Generator().manual_seed(11)
+    times = 0.15 + torch.rand(32, 10, generator=gen, dtype=torch.float64) * 1.85
+    weights = torch.randn(10, 5, generator=gen, dtype=torch.float64) * 0.8 + 0.5
+    t64 = et_spike_times(times, weights, NeuronParams())
+    t32 = et_spike_times(times.float(), weights.float(), NeuronParams())
+    assert t32.dtype == torch.float32
+    both = torch.isfinite(t64) & torch.isfinite(t32)
+    assert both.sum() > 0.8 * torch.isfinite(t64).sum()
+    np.testing.assert_allclose(t32[both].double().numpy(), t64[both].numpy(), atol=1e-3)
+
+
+def test_tau_mismatch_is_refused():
+    with pytest.raises(ValueError, match="tau_mem = tau_syn"):
+        first_spike_et(torch.zeros(1, 2), torch.zeros(2, 1), NeuronParams(tau_mem=2.0))

@@ -1,0 +1,236 @@
+"""Tests of snnexp.plots on a small synthetic result folder."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import matplotlib.image
+import numpy as np
+import pytest
+import yaml
+
+from snnexp.plots import render_figures
+from snnexp.plots.confusion import confusion_matrix, row_percentages
+from snnexp.plots.io import read_history, read_outputs
+from snnexp.plots.spike_times import sorted_output_stats
+from snnexp.plots.yin_yang import R_BIG, R_SMALL, outline_curves
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+N_CLASSES = 3
+EPOCH = 3
+
+
+def yin_yang_class(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Class of Yin-Yang points, as in DESIGN.md (0 yang, 1 yin, 2 dot)."""
+    d_right = np.hypot(x - 1.5 * R_BIG, y - R_BIG)
+    d_left = np.hypot(x - 0.5 * R_BIG, y - R_BIG)
+    dot = (d_right < R_SMALL) | (d_left < R_SMALL)
+    yin = (
+        (d_right <= R_SMALL)
+        | ((d_left > R_SMALL) & (d_left <= R_BIG / 2))
+        | ((y > R_BIG) & (d_right > R_BIG / 2))
+    )
+    return np.where(dot, 2, np.where(yin, 1, 0))
+
+
+def fake_outputs(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Yin-Yang points with output times where the true neuron mostly spikes first."""
+    xy = rng.uniform(0.0, 2 * R_BIG, size=(4 * n, 2))
+    xy = xy[np.hypot(xy[:, 0] - R_BIG, xy[:, 1] - R_BIG) <= R_BIG][:n]
+    labels = yin_yang_class(xy[:, 0], xy[:, 1]).astype(np.int64)
+    times = rng.normal(2.0, 0.3, size=(n, N_CLASSES))
+    times[np.arange(n), labels] = rng.normal(1.3, 0.3, size=n)
+    times[rng.random((n, N_CLASSES)) < 0.1] = np.inf
+    times[:5] = np.inf  # a few samples without any output spike
+    predictions = np.where(np.isfinite(times).any(axis=1), np.argmin(times, axis=1), -1)
+    return {
+        "labels": labels,
+        "output_times": times,
+        "predictions": predictions.astype(np.int64),
+        "hidden_times_0": rng.uniform(0.5, 2.5, size=(n, 8)),
+        "samples": np.column_stack([xy, 1 - xy]),
+        "loss": np.float64(0.4),
+        "accuracy": np.float64((predictions == labels).mean()),
+    }
+
+
+def make_run(root: Path, dataset: str = "yin_yang", splits: tuple = ("train", "test")) -> Path:
+    """A result folder with config, a 3-epoch history and savepoint outputs for ``splits``."""
+    run_dir = root / f"{dataset}_run"
+    epoch_dir = run_dir / f"epoch_{EPOCH}"
+    epoch_dir.mkdir(parents=True)
+    config = {
+        "name": f"{dataset}_test",
+        "dataset": {"name": dataset},
+        "model": {"layer_sizes": [4, 8, N_CLASSES], "neuron": {"tau_syn": 1.0}},
+        "learning": {"rule": "first_spike_et", "loss": {"type": "mse", "t_correct": 1.5}},
+        "training": {"epochs": EPOCH},
+    }
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+    (run_dir / "history.csv").write_text(
+        "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds,bumps\n"
+        "0,,,1.10,0.34,0.005,0.0,0\n"
+        "1,0.90,0.55,0.85,0.60,0.005,1.2,3\n"
+        "2,0.60,0.80,0.58,0.82,0.005,1.1,0\n"
+        "3,0.45,0.91,0.47,0.90,0.004,1.1,0\n"
+    )
+    rng = np.random.default_rng(0)
+    for split in splits:
+        np.savez(epoch_dir / f"outputs_{split}.npz", **fake_outputs(400, rng))
+    return run_dir
+
+
+def assert_real_png(path: Path) -> None:
+    assert path.is_file(), path
+    assert path.read_bytes()[:8] == PNG_MAGIC, path
+    assert path.stat().st_size > 5_000, path
+    pixels = matplotlib.image.imread(path)
+    assert (pixels != pixels[0, 0]).any(), f"{path} has a single colour"
+
+
+def test_render_figures_writes_every_yin_yang_figure(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path)
+    written = render_figures(run_dir, run_dir / f"epoch_{EPOCH}")
+    figures = run_dir / f"epoch_{EPOCH}" / "figures"
+    expected = {
+        "training_curves.png",
+        "training_curves_log_error.png",
+        "confusion_train.png",
+        "confusion_test.png",
+        "output_times_train.png",
+        "output_times_test.png",
+        "yin_yang_map_train.png",
+        "yin_yang_map_test.png",
+    }
+    assert {p.name for p in written} == expected
+    assert all(p.parent == figures for p in written)
+    for path in written:
+        assert_real_png(path)
+
+
+def test_missing_split_is_skipped_with_a_log(tmp_path: Path, caplog) -> None:
+    run_dir = make_run(tmp_path)
+    with caplog.at_level(logging.INFO, logger="snnexp.plots"):
+        written = render_figures(run_dir, run_dir / f"epoch_{EPOCH}", tmp_path / "out")
+    assert not any("_val" in p.name for p in written)
+    assert all(p.parent == tmp_path / "out" for p in written)
+    assert "no val outputs" in caplog.text
+
+
+def test_mnist_run_has_no_yin_yang_map(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path, dataset="mnist", splits=("test",))
+    names = {p.name for p in render_figures(run_dir, run_dir / f"epoch_{EPOCH}")}
+    assert names == {
+        "training_curves.png",
+        "training_curves_log_error.png",
+        "confusion_test.png",
+        "output_times_test.png",
+    }
+
+
+def test_yin_yang_map_needs_samples(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path, splits=())
+    outputs = fake_outputs(50, np.random.default_rng(1))
+    del outputs["samples"]
+    np.savez(run_dir / f"epoch_{EPOCH}" / "outputs_test.npz", **outputs)
+    names = {p.name for p in render_figures(run_dir, run_dir / f"epoch_{EPOCH}")}
+    assert "confusion_test.png" in names
+    assert not any(name.startswith("yin_yang_map") for name in names)
+
+
+@pytest.mark.parametrize("missing", ["config.yaml", "history.csv"])
+def test_not_a_result_folder(tmp_path: Path, missing: str) -> None:
+    run_dir = make_run(tmp_path)
+    (run_dir / missing).unlink()
+    with pytest.raises(FileNotFoundError, match=f"{missing}.*not a snnexp result folder"):
+        render_figures(run_dir, run_dir / f"epoch_{EPOCH}")
+
+
+def test_missing_savepoint_folder(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path)
+    with pytest.raises(FileNotFoundError, match="epoch_7"):
+        render_figures(run_dir, run_dir / "epoch_7")
+
+
+def test_read_history_turns_empty_cells_into_nan(tmp_path: Path) -> None:
+    history = read_history(make_run(tmp_path) / "history.csv")
+    assert history["epoch"].tolist() == [0, 1, 2, 3]
+    assert np.isnan(history["train_loss"][0]) and np.isnan(history["train_accuracy"][0])
+    np.testing.assert_allclose(history["val_accuracy"], [0.34, 0.60, 0.82, 0.90])
+    assert history["bumps"].tolist() == [0, 3, 0, 0]
+
+
+def test_confusion_matrix_small_example() -> None:
+    labels = np.array([0, 0, 1, 2, 2, 2, 1])
+    predictions = np.array([0, 1, 1, -1, 2, 0, -1])
+    expected = np.array(
+        [
+            [1, 1, 0, 0],
+            [0, 1, 0, 1],
+            [1, 0, 1, 1],
+        ]
+    )
+    matrix = confusion_matrix(labels, predictions, 3)
+    np.testing.assert_array_equal(matrix, expected)
+    np.testing.assert_allclose(row_percentages(matrix)[2], [100 / 3, 0, 100 / 3, 100 / 3])
+
+
+def test_confusion_counts_of_saved_outputs(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path)
+    outputs = read_outputs(run_dir / f"epoch_{EPOCH}", "test")
+    labels, predictions = outputs["labels"], outputs["predictions"]
+    matrix = confusion_matrix(labels, predictions, N_CLASSES)
+    assert matrix.sum() == len(labels)
+    assert matrix[:, -1].sum() == (predictions == -1).sum() >= 5
+    np.testing.assert_array_equal(matrix.sum(axis=1), np.bincount(labels, minlength=N_CLASSES))
+    assert np.trace(matrix) / len(labels) == pytest.approx(float(outputs["accuracy"]))
+
+
+def test_confusion_matrix_rejects_out_of_range_predictions() -> None:
+    with pytest.raises(ValueError, match="predictions"):
+        confusion_matrix(np.array([0, 1]), np.array([0, 3]), 3)
+
+
+def test_sorted_output_stats_match_numpy(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path)
+    outputs = read_outputs(run_dir / f"epoch_{EPOCH}", "test")
+    times, labels = outputs["output_times"], outputs["labels"]
+    assert np.isinf(times).any()
+    mean, std = sorted_output_stats(times, labels)
+    assert mean.shape == std.shape == (N_CLASSES, N_CLASSES)
+    for c in range(N_CLASSES):
+        for j in range(N_CLASSES):
+            values = times[labels == c, j]
+            values = values[np.isfinite(values)]
+            assert mean[c, j] == pytest.approx(np.mean(values))
+            assert std[c, j] == pytest.approx(np.std(values))
+    assert all(mean[c, c] < np.delete(mean[c], c).min() for c in range(N_CLASSES))
+
+
+def test_sorted_output_stats_nan_without_spikes() -> None:
+    times = np.array([[1.0, np.inf], [2.0, np.inf], [np.inf, 0.5]])
+    mean, std = sorted_output_stats(times, np.array([0, 0, 1]))
+    np.testing.assert_allclose(mean, [[1.5, np.nan], [np.nan, 0.5]])
+    np.testing.assert_allclose(std, [[0.5, np.nan], [np.nan, 0.0]])
+
+
+def test_yin_yang_outline_follows_the_class_boundaries() -> None:
+    big, s_curve, left_dot, right_dot = outline_curves()
+    np.testing.assert_allclose(np.hypot(*(big - R_BIG).T), R_BIG)
+    # Along the S-curve, yin (1) lies just above and yang (0) just below, away from the
+    # dots and from the points where the curve runs vertically.
+    x, y = s_curve.T
+    keep = np.min(np.abs(x[:, None] - np.array([0.0, 0.5, 1.0])), axis=1) > 0.05
+    keep &= np.abs(x - 0.25) > R_SMALL + 0.02
+    keep &= np.abs(x - 0.75) > R_SMALL + 0.02
+    assert keep.sum() > 50
+    assert (yin_yang_class(x[keep], y[keep] + 0.01) == 1).all()
+    assert (yin_yang_class(x[keep], y[keep] - 0.01) == 0).all()
+    # Each dot outline separates the dot class inside from the rest outside.
+    for dot, centre in ((left_dot, 0.5 * R_BIG), (right_dot, 1.5 * R_BIG)):
+        direction = dot - np.array([centre, R_BIG])
+        inside = np.array([centre, R_BIG]) + 0.9 * direction
+        outside = np.array([centre, R_BIG]) + 1.1 * direction
+        assert (yin_yang_class(*inside.T) == 2).all()
+        assert (yin_yang_class(*outside.T) != 2).all()

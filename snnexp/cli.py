@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from tqdm.auto import tqdm
 
 from snnexp import __version__
 from snnexp.config import ConfigError, ExperimentConfig, dump_config_yaml, load_config
@@ -48,14 +49,21 @@ def _friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _setup_logging(run_dir: Path | None = None, quiet: bool = False) -> None:
-    """Console: INFO (WARNING if quiet) as plain lines; run_dir/log.txt: everything."""
+class _ConsoleHandler(logging.Handler):
+    """Plain lines on stdout that do not break a running tqdm progress bar."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        tqdm.write(self.format(record), file=sys.stdout)
+
+
+def _setup_logging(run_dir: Path | None = None) -> None:
+    """Console: INFO and above as plain lines; run_dir/log.txt: everything, timestamped."""
     logger.setLevel(logging.DEBUG)
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
         handler.close()
-    console = logging.StreamHandler(sys.stdout)
-    console.setLevel(logging.WARNING if quiet else logging.INFO)
+    console = _ConsoleHandler()
+    console.setLevel(logging.INFO)
     console.setFormatter(logging.Formatter("%(message)s"))
     logger.addHandler(console)
     if run_dir is not None:
@@ -131,7 +139,7 @@ def main() -> None:
     help="Override training.device (auto = CUDA when available).",
 )
 @click.option("--seed", type=int, default=None, help="Override training.seeds (torch and numpy).")
-@click.option("--quiet", is_flag=True, help="No progress bar; warnings and errors only.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 @_friendly_errors
 def train(
     config: Path, results_dir: Path, device: str | None, seed: int | None, quiet: bool
@@ -146,7 +154,7 @@ def train(
     """
     from snnexp.train import Trainer
 
-    _setup_logging(quiet=quiet)
+    _setup_logging()
     cfg = _with_overrides(load_config(config), device, seed)
     trainer = Trainer(cfg, progress=not quiet)
     run_dir = make_run_dir(results_dir, cfg.name or config.stem)
@@ -154,7 +162,7 @@ def train(
     atomic_write_text(
         run_dir / CONFIG_FILE, dump_config_yaml(cfg, extra={"snnexp_version": __version__})
     )
-    _setup_logging(run_dir, quiet)
+    _setup_logging(run_dir)
     logger.info(
         "training %s (%s) on %s -> %s", cfg.name, cfg.learning.rule, trainer.device, run_dir
     )
@@ -237,7 +245,7 @@ def eval_command(results_dir: Path, epoch: int | None, out: Path | None) -> None
 @click.argument("epoch", type=int)
 @click.argument("savepoints", nargs=-1)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None)
-@click.option("--quiet", is_flag=True, help="No progress bar; warnings and errors only.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 @_friendly_errors
 def continue_command(
     results_dir: Path, epoch: int, savepoints: tuple[str, ...], device: str | None, quiet: bool
@@ -262,7 +270,7 @@ def continue_command(
             param_hint="SAVEPOINTS",
         )
     targets = [t for t in targets if t > epoch]
-    _setup_logging(run_dir, quiet)
+    _setup_logging(run_dir)
     checkpoint = load_checkpoint(epoch_dir)
     trainer = Trainer(cfg, run_dir=run_dir, progress=not quiet)
     trainer.load_state_dict(checkpoint)

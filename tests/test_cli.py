@@ -1,0 +1,211 @@
+"""The experiment life cycle through the `snnexp` command: train, inference, eval, continue."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from click.testing import CliRunner
+
+from snnexp.cli import main
+
+TINY = {
+    "name": "tiny",
+    "dataset": {"name": "yin_yang", "train_size": 300, "val_size": 100, "test_size": 100},
+    "model": {"layer_sizes": [20, 3]},
+    "training": {"epochs": 4, "batch_size": 50, "batch_size_eval": 100, "savepoints": [2]},
+}
+
+
+def write_config(folder: Path, overrides: dict | None = None, name: str = "tiny.yaml") -> Path:
+    data = yaml.safe_load(yaml.safe_dump(TINY))
+    for section, values in (overrides or {}).items():
+        data.setdefault(section, {}).update(values)
+    path = folder / name
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def train_run(tmp_path: Path, overrides: dict | None = None, results: str = "results") -> Path:
+    config = write_config(tmp_path, overrides)
+    result = invoke("train", config, "--results-dir", tmp_path / results, "--quiet")
+    assert result.exit_code == 0, result.output
+    (run_dir,) = (tmp_path / results).iterdir()
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> Path:
+    return train_run(tmp_path_factory.mktemp("trained"))
+
+
+def test_train_writes_the_result_folder(trained_run):
+    assert trained_run.name.startswith("tiny_20")
+    assert {p.name for p in trained_run.iterdir()} >= {
+        "config.yaml",
+        "history.csv",
+        "log.txt",
+        "epoch_0",
+        "epoch_2",
+        "epoch_4",
+    }
+    resolved = yaml.safe_load((trained_run / "config.yaml").read_text())
+    assert resolved["snnexp_version"]
+    assert resolved["training"]["max_dw_norm"] == 0.2  # a default, filled in
+    with open(trained_run / "history.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3, 4]
+    assert all(0.0 <= float(r["val_accuracy"]) <= 1.0 for r in rows)
+    checkpoint = torch.load(trained_run / "epoch_4" / "checkpoint.pt", weights_only=True)
+    assert checkpoint["epoch"] == 4
+    assert checkpoint["model"]["layers.0.weight"].shape == (5, 20)
+    outputs = np.load(trained_run / "epoch_4" / "outputs_test.npz")
+    assert outputs["output_times"].shape == (100, 3)
+    assert outputs["hidden_times_0"].shape == (100, 20)
+    predictions = outputs["predictions"]
+    assert float(outputs["accuracy"]) == pytest.approx(np.mean(predictions == outputs["labels"]))
+    assert "saved savepoint" in (trained_run / "log.txt").read_text()
+
+
+def test_inference_reproduces_the_saved_accuracy(trained_run):
+    outputs = np.load(trained_run / "epoch_4" / "outputs_test.npz")
+    result = invoke("inference", trained_run)
+    assert result.exit_code == 0, result.output
+    assert f"accuracy {100 * float(outputs['accuracy']):.2f} %" in result.output
+    assert "epoch 4" in result.output
+    by_folder = invoke("inference", trained_run / "epoch_2", "--split", "val")
+    assert by_folder.exit_code == 0, by_folder.output
+    val = np.load(trained_run / "epoch_2" / "outputs_val.npz")
+    assert f"accuracy {100 * float(val['accuracy']):.2f} %" in by_folder.output
+
+
+def test_eval_draws_figures_from_saved_data(trained_run, tmp_path):
+    result = invoke("eval", trained_run, "--epoch", 2, "--out", tmp_path / "figs")
+    assert result.exit_code == 0, result.output
+    names = {p.name for p in (tmp_path / "figs").iterdir()}
+    assert {"training_curves.png", "confusion_test.png", "yin_yang_map_test.png"} <= names
+    assert {"confusion_train.png", "output_times_test.png"} <= names
+
+
+def test_continue_is_bitwise_identical_to_not_stopping(tmp_path):
+    straight = train_run(tmp_path, results="straight")
+    stopped = train_run(tmp_path, {"training": {"epochs": 2, "savepoints": []}}, results="stopped")
+    result = invoke("continue", stopped, "2", "3, 4", "--quiet")
+    assert result.exit_code == 0, result.output
+    a = torch.load(straight / "epoch_4" / "checkpoint.pt", weights_only=True)
+    b = torch.load(stopped / "epoch_4" / "checkpoint.pt", weights_only=True)
+    for key, value in a["model"].items():
+        assert torch.equal(value, b["model"][key]), key
+    assert a["history"]["val_loss"] == b["history"]["val_loss"]
+    assert a["history"]["train_loss"] == b["history"]["train_loss"]
+    assert (stopped / "epoch_3").is_dir()
+    with open(stopped / "history.csv") as handle:
+        assert [int(r["epoch"]) for r in csv.DictReader(handle)] == [0, 1, 2, 3, 4]
+
+
+def test_continue_keeps_a_savepoint_it_would_overwrite(tmp_path):
+    run = train_run(tmp_path)
+    result = invoke("continue", run, "2", "4", "--quiet")
+    assert result.exit_code == 0, result.output
+    replaced = [p.name for p in run.iterdir() if p.name.startswith("epoch_4.replaced-")]
+    assert len(replaced) == 1
+    assert [p.name for p in run.iterdir() if p.name.startswith("history.before-continue")]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"training": {"batch_szie": 10}}, "did you mean 'batch_size'"),
+        ({"training": {"epochs": "many"}}, "training.epochs: expected an integer"),
+        ({"model": {"neuron": {"tau_mem": 1.5}}}, "ratio 2 (first_spike_dt)"),
+    ],
+)
+def test_bad_config_gives_a_clear_error(tmp_path, overrides, message):
+    config = write_config(tmp_path, overrides)
+    result = invoke("train", config, "--results-dir", tmp_path / "results")
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "results").exists()
+
+
+def test_missing_config_file(tmp_path):
+    result = invoke("train", tmp_path / "nope.yaml")
+    assert result.exit_code != 0
+    assert "config file not found" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_results_folder_without_savepoints(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.yaml").write_text(yaml.safe_dump(TINY))
+    for command in ("inference", "eval"):
+        result = invoke(command, tmp_path / "run")
+        assert result.exit_code != 0
+        assert "has no savepoints" in result.output
+        assert "Traceback" not in result.output
+    result = invoke("inference", tmp_path)
+    assert "is not a snnexp result folder" in result.output
+
+
+def test_savepoint_epoch_that_does_not_exist(trained_run):
+    for args in (("inference", trained_run, "--epoch", "7"), ("continue", trained_run, "7", "9")):
+        result = invoke(*args)
+        assert result.exit_code != 0
+        assert "no savepoint for epoch 7; available: 0, 2, 4" in result.output
+        assert "Traceback" not in result.output
+
+
+def test_corrupted_savepoint_is_reported_and_left_alone(tmp_path):
+    run = train_run(tmp_path)
+    checkpoint = run / "epoch_4" / "checkpoint.pt"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:100])
+    result = invoke("inference", run)
+    assert result.exit_code != 0
+    assert "is corrupted or incomplete" in result.output
+    assert "Traceback" not in result.output
+    assert checkpoint.stat().st_size == 100
+    assert invoke("inference", run, "--epoch", "2").exit_code == 0
+
+
+def test_legacy_config_trains(tmp_path, reference_dir):
+    legacy = yaml.safe_load(
+        (reference_dir("yin_yang_et_300epochs") / "original_config.yaml").read_text()
+    )
+    legacy["training_params"].update(epoch_number=1, epoch_snapshots=[])
+    legacy["network_layout"]["layer_sizes"] = [10, 3]
+    path = tmp_path / "legacy.yaml"
+    path.write_text(yaml.safe_dump(legacy))
+    result = invoke("train", path, "--results-dir", tmp_path / "results", "--quiet")
+    assert result.exit_code == 0, result.output
+    (run,) = (tmp_path / "results").iterdir()
+    resolved = yaml.safe_load((run / "config.yaml").read_text())
+    assert resolved["learning"]["rule"] == "first_spike_et"
+    assert resolved["model"]["bias_times"] == [[0.9], [0.9]]
+
+
+def test_seed_option_changes_the_run(tmp_path):
+    a = train_run(tmp_path, results="a")
+    config = write_config(tmp_path)
+    result = invoke("train", config, "--results-dir", tmp_path / "b", "--quiet", "--seed", "5")
+    assert result.exit_code == 0, result.output
+    (b,) = (tmp_path / "b").iterdir()
+    wa = torch.load(a / "epoch_0" / "checkpoint.pt", weights_only=True)["model"]["layers.0.weight"]
+    wb = torch.load(b / "epoch_0" / "checkpoint.pt", weights_only=True)["model"]["layers.0.weight"]
+    assert not torch.equal(wa, wb)
+    assert yaml.safe_load((b / "config.yaml").read_text())["training"]["seeds"]["torch"] == 5
+
+
+def test_help_shows_examples():
+    for command in ("train", "inference", "eval", "continue"):
+        result = invoke(command, "--help")
+        assert result.exit_code == 0
+        assert "Example" in result.output

@@ -17,7 +17,13 @@ import click
 from tqdm.auto import tqdm
 
 from snnexp import __version__
-from snnexp.config import ConfigError, ExperimentConfig, dump_config_yaml, load_config
+from snnexp.config import (
+    DATASET_SHAPES,
+    ConfigError,
+    ExperimentConfig,
+    dump_config_yaml,
+    load_config,
+)
 from snnexp.errors import SnnexpError
 from snnexp.results import (
     CONFIG_FILE,
@@ -110,6 +116,15 @@ def _report_savepoint(epoch_dir: Path) -> None:
             )
 
 
+_data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Data root of the MNIST family, files in <DIR>/MNIST/raw/ (default: dataset.root, "
+    "then $SNNEXP_DATA, then ./data).",
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="snnexp")
 def main() -> None:
@@ -120,6 +135,7 @@ def main() -> None:
     snnexp inference experiment_results/yin_yang_2026-11-24_10-31-07
     snnexp eval experiment_results/yin_yang_2026-11-24_10-31-07
     snnexp continue experiment_results/yin_yang_2026-11-24_10-31-07 300 "400, 500"
+    snnexp data prepare 16x16_mnist --data-dir ~/data
     """
 
 
@@ -139,10 +155,16 @@ def main() -> None:
     help="Override training.device (auto = CUDA when available).",
 )
 @click.option("--seed", type=int, default=None, help="Override training.seeds (torch and numpy).")
+@_data_dir_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @_friendly_errors
 def train(
-    config: Path, results_dir: Path, device: str | None, seed: int | None, quiet: bool
+    config: Path,
+    results_dir: Path,
+    device: str | None,
+    seed: int | None,
+    data_dir: Path | None,
+    quiet: bool,
 ) -> None:
     """Train the network described by CONFIG (a YAML file).
 
@@ -156,7 +178,7 @@ def train(
 
     _setup_logging()
     cfg = _with_overrides(load_config(config), device, seed)
-    trainer = Trainer(cfg, progress=not quiet)
+    trainer = Trainer(cfg, progress=not quiet, data_dir=data_dir)
     run_dir = make_run_dir(results_dir, cfg.name or config.stem)
     trainer.run_dir = run_dir
     atomic_write_text(
@@ -182,30 +204,77 @@ def train(
 @click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
 )
+@click.option(
+    "--simulator",
+    type=click.Choice(["exact", "stepped"]),
+    default=None,
+    help="stepped: also evaluate with the time-stepped simulator (default: model.simulator).",
+)
+@click.option(
+    "--dt",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Step of the stepped simulator (default: model.dt).",
+)
+@click.option(
+    "--sim-time",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Time window of the stepped simulator (default: model.sim_time).",
+)
+@_data_dir_option
 @_friendly_errors
-def inference(results_dir: Path, epoch: int | None, split: str, device: str) -> None:
+def inference(
+    results_dir: Path,
+    epoch: int | None,
+    split: str,
+    device: str,
+    simulator: str | None,
+    dt: float | None,
+    sim_time: float | None,
+    data_dir: Path | None,
+) -> None:
     """Loss and accuracy of a saved network on a data split.
+
+    With the stepped simulator (--simulator stepped, or model.simulator: stepped in the run's
+    config) both accuracies are printed: exact and time-stepped.
 
     \b
     Examples:
       snnexp inference experiment_results/yin_yang_2026-11-24_10-31-07
       snnexp inference experiment_results/yin_yang_2026-11-24_10-31-07 --epoch 100 --split val
       snnexp inference experiment_results/yin_yang_2026-11-24_10-31-07/epoch_300
+      snnexp inference experiment_results/yin_yang_2026-11-24_10-31-07 --simulator stepped --dt 0.01
     """
     from snnexp.inference import evaluate_saved, load_saved_network
 
     _setup_logging()
     saved = load_saved_network(results_dir, epoch, device)
-    result = evaluate_saved(saved, split)
-    logger.info(
-        "%s | epoch %d | %s split (%d samples): accuracy %.2f %%, loss %.4f",
-        saved.run_dir.name,
-        saved.epoch,
-        split,
-        len(result.labels),
-        100 * result.accuracy,
-        result.loss,
-    )
+    model_cfg = saved.cfg.model
+    simulator = simulator or model_cfg.simulator
+    dt = dt or model_cfg.dt
+    sim_time = sim_time or model_cfg.sim_time
+    if simulator == "stepped" and dt >= sim_time:
+        raise click.BadParameter(
+            f"must be shorter than the simulated time {sim_time}", param_hint="--dt"
+        )
+    runs = [("exact", "exact")]
+    if simulator == "stepped":
+        runs.append(("stepped", f"stepped dt={dt:g} sim_time={sim_time:g}"))
+    for name, label in runs:
+        result = evaluate_saved(
+            saved, split, simulator=name, dt=dt, sim_time=sim_time, data_dir=data_dir
+        )
+        logger.info(
+            "%s | epoch %d | %s split (%d samples) | %s: accuracy %.2f %%, loss %.4f",
+            saved.run_dir.name,
+            saved.epoch,
+            split,
+            len(result.labels),
+            label,
+            100 * result.accuracy,
+            result.loss,
+        )
 
 
 @main.command(name="eval")
@@ -245,10 +314,16 @@ def eval_command(results_dir: Path, epoch: int | None, out: Path | None) -> None
 @click.argument("epoch", type=int)
 @click.argument("savepoints", nargs=-1)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None)
+@_data_dir_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @_friendly_errors
 def continue_command(
-    results_dir: Path, epoch: int, savepoints: tuple[str, ...], device: str | None, quiet: bool
+    results_dir: Path,
+    epoch: int,
+    savepoints: tuple[str, ...],
+    device: str | None,
+    data_dir: Path | None,
+    quiet: bool,
 ) -> None:
     """Resume training from savepoint EPOCH and train on to SAVEPOINTS.
 
@@ -272,7 +347,7 @@ def continue_command(
     targets = [t for t in targets if t > epoch]
     _setup_logging(run_dir)
     checkpoint = load_checkpoint(epoch_dir)
-    trainer = Trainer(cfg, run_dir=run_dir, progress=not quiet)
+    trainer = Trainer(cfg, run_dir=run_dir, progress=not quiet, data_dir=data_dir)
     trainer.load_state_dict(checkpoint)
     history = run_dir / HISTORY_FILE
     if history.is_file() and len(history.read_text().splitlines()) > epoch + 2:
@@ -288,3 +363,50 @@ def continue_command(
     trainer.run(max(targets), targets)
     _report_savepoint(run_dir / f"epoch_{trainer.epoch}")
     logger.info("results: %s", run_dir)
+
+
+@main.group()
+def data() -> None:
+    """Dataset files: fetch, verify and preprocess them ahead of training."""
+
+
+@data.command()
+@click.argument("dataset", type=click.Choice(list(DATASET_SHAPES)))
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Data root (default: $SNNEXP_DATA, then ./data); files go to <DIR>/MNIST/raw/.",
+)
+@click.option(
+    "--download/--no-download",
+    default=True,
+    show_default=True,
+    help="Fetch missing files from torchvision's mirrors.",
+)
+@_friendly_errors
+def prepare(dataset: str, data_dir: Path | None, download: bool) -> None:
+    """Fetch (if missing), verify and preprocess DATASET, so that training needs no network.
+
+    \b
+    Example (once on a cluster's login node, then train offline on the compute nodes):
+      snnexp data prepare 16x16_mnist --data-dir /scratch/$USER/data
+      snnexp train experiment_configs/16x16_mnist.yaml --data-dir /scratch/$USER/data
+    """
+    from snnexp.data import data_root
+    from snnexp.data.mnist import prepare as prepare_files
+
+    _setup_logging()
+    if dataset == "yin_yang":
+        logger.info("yin_yang is generated from fixed seeds: nothing to download or cache")
+        return
+    prepared = prepare_files(dataset, data_root(data_dir), download)
+    root = prepared.root.absolute()
+    logger.info("%s for %s, verified (MD5 of the uncompressed files):", prepared.title, dataset)
+    for path in prepared.files:
+        logger.info("  %s", path.absolute())
+    for path in prepared.caches:
+        logger.info("preprocessed cache: %s", path.absolute())
+    sizes = ", ".join(f"{split} {size}" for split, size in prepared.split_sizes.items())
+    logger.info("splits: %s", sizes)
+    logger.info("train offline with --data-dir %s (or SNNEXP_DATA=%s)", root, root)

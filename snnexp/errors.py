@@ -11,3 +11,7 @@ class ResultsError(SnnexpError):
 
 class TrainingError(SnnexpError):
     """Training cannot go on (e.g. the loss became NaN)."""
+
+
+class DataError(SnnexpError):
+    """Dataset files are missing, damaged or cannot be fetched."""

@@ -41,19 +41,25 @@ def neuron_params(cfg: ExperimentConfig) -> NeuronParams:
 
 
 def build_network(
-    cfg: ExperimentConfig, generator: torch.Generator | None = None
+    cfg: ExperimentConfig, generator: torch.Generator | None = None, training: bool = True
 ) -> FirstSpikeNetwork:
-    """The layered first-spike network of ``cfg.model``, weights drawn from N(mean_k, std_k^2)."""
+    """The layered first-spike network of ``cfg.model``, weights drawn from N(mean_k, std_k^2).
+
+    ``training=False`` builds it for evaluation only, where ``model.simulator: stepped`` is
+    allowed (see :mod:`snnexp.stepped_network`).
+    """
     rule = cfg.learning.rule
     if rule not in FIRST_SPIKE_FUNCTIONS:
         raise SnnexpError(
             f"learning.rule {rule!r} is not implemented in this version of snnexp; "
             f"available: {', '.join(FIRST_SPIKE_FUNCTIONS)}"
         )
-    if cfg.model.simulator != "exact":
+    if training and cfg.model.simulator != "exact":
         raise SnnexpError(
-            f"model.simulator {cfg.model.simulator!r} is not available for training in this "
-            "version; set model.simulator: exact"
+            f"model.simulator {cfg.model.simulator!r} cannot train: training uses the exact "
+            "first-spike times and their exact gradients. Set model.simulator: exact (legacy "
+            "configs: use_forward_integrator: false) to train, then evaluate with the stepped "
+            "simulator: snnexp inference RUN --simulator stepped --dt 0.01"
         )
     model = cfg.model
     sizes = [model.n_inputs, *model.layer_sizes]

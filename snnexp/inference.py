@@ -15,6 +15,7 @@ from snnexp.experiment import DTYPES, build_loss, build_network, resolve_device
 from snnexp.layers import FirstSpikeNetwork
 from snnexp.losses import SpikeTimeLoss
 from snnexp.results import CONFIG_FILE, load_checkpoint, resolve_savepoint
+from snnexp.stepped_network import SteppedNetwork
 from snnexp.train import EvalResult, evaluate
 
 
@@ -55,7 +56,7 @@ def load_saved_network(path: Path, epoch: int | None = None, device: str = "auto
     cfg = read_run_config(run_dir)
     checkpoint = load_checkpoint(epoch_dir)
     target = resolve_device(device)
-    model = build_network(cfg)
+    model = build_network(cfg, training=False)
     try:
         model.load_state_dict(checkpoint["model"])
     except RuntimeError as error:
@@ -75,12 +76,25 @@ def load_saved_network(path: Path, epoch: int | None = None, device: str = "auto
 
 
 def evaluate_saved(
-    saved: SavedNetwork, split: str = "test", batch_size: int | None = None
+    saved: SavedNetwork,
+    split: str = "test",
+    batch_size: int | None = None,
+    simulator: str = "exact",
+    dt: float | None = None,
+    sim_time: float | None = None,
+    data_dir: Path | None = None,
 ) -> EvalResult:
-    """Loss and accuracy of a saved network on one split of its dataset."""
-    data = load_split(saved.cfg.dataset, split)
+    """Loss and accuracy of a saved network on one split of its dataset.
+
+    ``simulator="stepped"`` evaluates the saved weights with the time-stepped simulator, with
+    step ``dt`` over [0, ``sim_time``] (default: the config's model.dt and model.sim_time).
+    ``data_dir`` is the data root (``--data-dir``; default: dataset.root, $SNNEXP_DATA, ./data).
+    """
+    data = load_split(saved.cfg.dataset, split, data_dir)
     data.input_times = data.input_times.to(saved.device, DTYPES[saved.cfg.model.dtype])
     data.labels = data.labels.to(saved.device)
-    return evaluate(
-        saved.model, saved.loss_fn, data, batch_size or saved.cfg.training.batch_size_eval
-    )
+    model: torch.nn.Module = saved.model
+    if simulator == "stepped":
+        model_cfg = saved.cfg.model
+        model = SteppedNetwork(saved.model, dt or model_cfg.dt, sim_time or model_cfg.sim_time)
+    return evaluate(model, saved.loss_fn, data, batch_size or saved.cfg.training.batch_size_eval)

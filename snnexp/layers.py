@@ -12,10 +12,14 @@ import torch
 from torch import nn
 
 from snnexp.neurons.first_spike import DEFAULT_NEURON, NeuronParams, first_spike_et
+from snnexp.neurons.first_spike_dt import first_spike_dt
 
 SpikeFunction = Callable[[torch.Tensor, torch.Tensor, NeuronParams, "float | None"], torch.Tensor]
 
-FIRST_SPIKE_FUNCTIONS: dict[str, SpikeFunction] = {"first_spike_et": first_spike_et}
+FIRST_SPIKE_FUNCTIONS: dict[str, SpikeFunction] = {
+    "first_spike_et": first_spike_et,
+    "first_spike_dt": first_spike_dt,
+}
 
 
 class FirstSpikeLayer(nn.Module):

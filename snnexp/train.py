@@ -121,7 +121,11 @@ def bump_weights(
 
 @dataclass
 class Trainer:
-    """Owns one run's model, optimizer, data and history; trains epoch by epoch."""
+    """Owns one run's model, optimizer, data and history; trains epoch by epoch.
+
+    ``data_dir`` is the data root of the MNIST family (``--data-dir``; default: dataset.root,
+    $SNNEXP_DATA, ./data).
+    """
 
     cfg: ExperimentConfig
     run_dir: Path | None = None
@@ -129,6 +133,7 @@ class Trainer:
     progress: bool = True
     epoch: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
+    data_dir: Path | None = None
 
     def __post_init__(self) -> None:
         self.device = resolve_device(self.device_name or self.cfg.training.device)
@@ -145,7 +150,7 @@ class Trainer:
         self.splits = {name: self._load(name) for name in SPLITS}
 
     def _load(self, name: str) -> EncodedSplit:
-        split = load_split(self.cfg.dataset, name)
+        split = load_split(self.cfg.dataset, name, self.data_dir)
         split.input_times = split.input_times.to(self.device, self.dtype)
         split.labels = split.labels.to(self.device)
         return split

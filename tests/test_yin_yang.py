@@ -126,6 +126,6 @@ def test_load_split_rejects_unknown_split() -> None:
         load_split(_dataset_config(), "validation")
 
 
-def test_load_split_mnist_not_yet_available() -> None:
-    with pytest.raises(NotImplementedError, match="mnist"):
-        load_split(_dataset_config(name="mnist"), "train")
+def test_load_split_rejects_unknown_dataset() -> None:
+    with pytest.raises(ValueError, match="unknown dataset 'cifar10'"):
+        load_split(_dataset_config(name="cifar10"), "train")

@@ -20,9 +20,10 @@ x* = 1 + b_k / a_k. Its rising crossing of c is
 
 W0 the principal branch of Lambert W. The crossing lies in the interval [t_k, t_{k+1}) of the
 first k for which max_{[t_k, t_{k+1}]} f_k >= c; that maximum is f_k at x* clamped to the
-interval, so the interval is found with cheap arithmetic on O(batch x inputs x outputs) cumulative
-sums (never the (batch, N, N, M) expansion of the published code) and Lambert W is evaluated
-once per output.
+interval, so the interval is found with cheap arithmetic on cumulative sums, and Lambert W is
+evaluated once per output. The scan over the sorted inputs (chunked, over the outputs that have
+not spiked yet) is :mod:`snnexp.neurons.causal_scan`; this module supplies the ET formulas
+(:class:`EtRule`).
 
 **Gradients** (implicit function theorem at u(t_out) = theta, Goeltz, Kriener et al. 2021).
 With F(t) = sum_i w_i D_i e^{-D_i} - c over the causal set (t_i < t_out):
@@ -42,9 +43,9 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-import numpy as np
 import torch
 
+from snnexp.neurons.causal_scan import scan_crossings, scan_gradients, sort_rows
 from snnexp.neurons.lambertw import lambertw0
 
 
@@ -74,62 +75,56 @@ class CausalSums(NamedTuple):
     spikes: torch.Tensor
 
 
-def _sort_rows(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sort each row ascending; (sorted values, indices).
-
-    On the CPU NumPy's sort is used: for rows of a hundred or more elements it is several times
-    faster than torch.sort there (measured with torch 2.14 on 2 cores).
-    """
-    if values.device.type != "cpu":
-        return torch.sort(values, dim=1)
-    order = np.argsort(values.numpy(), axis=1)
-    order_t = torch.from_numpy(order)
-    return torch.gather(values, 1, order_t), order_t
-
-
 def _sorted_inputs(
     input_times: torch.Tensor, tau: float
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Inputs sorted by time: (x = t/tau with +inf kept, e^x with 0 for +inf, sort indices)."""
-    x, order = _sort_rows(input_times.detach() / tau)
+    x, order = sort_rows(input_times.detach() / tau)
     exp_x = torch.exp(x).masked_fill_(torch.isinf(x), 0.0)
     return x, exp_x, order
 
 
-def _et_causal_sums(
-    input_times: torch.Tensor, weights: torch.Tensor, params: NeuronParams
-) -> CausalSums:
-    """a_k, b_k of the interval that holds each output's first crossing (see module docstring).
+class EtRule:
+    """ET (tau_mem = tau_syn = tau) for :mod:`snnexp.neurons.causal_scan`; x = t / tau.
 
-    Non-spiking inputs (+inf) sort last and add nothing to the sums; their intervals never hold
-    a crossing because f_k(+inf) is NaN, and NaN compares false.
+    Causal set (a, b): f(x) = (a x - b) e^{-x}, peak at x* = 1 + b/a when a > 0, crossing
+    x = b/a - W0(-(c/a) e^{b/a}), slope df/dx = a e^{-x} (1 + W0), psp(D) = D e^{-D},
+    drive(D) = e^{-D} (1 - D); psp peaks at D = 1.
     """
-    x, exp_x, order = _sorted_inputs(input_times, params.tau_syn)
-    sorted_weights = weights[order]
-    a = torch.cumsum(sorted_weights * exp_x.unsqueeze(-1), dim=1)
-    b = torch.cumsum(sorted_weights * (x.nan_to_num(posinf=0.0) * exp_x).unsqueeze(-1), dim=1)
 
-    interval_start = x.unsqueeze(-1)
-    interval_end = torch.cat([x[:, 1:], torch.full_like(x[:, :1], torch.inf)], dim=1).unsqueeze(-1)
-    peak = torch.clamp(b / a + 1.0, min=interval_start, max=interval_end)
-    crosses = (a > 0) & ((a * peak - b) * torch.exp(-peak) >= params.scaled_threshold)
+    psp_peak = 1.0
 
-    spikes, first = torch.max(crosses.to(torch.uint8), dim=1, keepdim=True)
-    return CausalSums(
-        a=torch.gather(a, 1, first).squeeze(1),
-        b=torch.gather(b, 1, first).squeeze(1),
-        spikes=spikes.squeeze(1).bool(),
-    )
+    def __init__(self, params: NeuronParams) -> None:
+        self.unit = params.tau_syn
+        self.threshold = params.scaled_threshold
 
+    def input_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """e^{x_i} and x_i e^{x_i}, 0 for inputs that never spike."""
+        exp_x = torch.exp(x).masked_fill_(torch.isinf(x), 0.0)
+        return exp_x, x.nan_to_num(posinf=0.0) * exp_x
 
-def _et_crossing(sums: CausalSums, params: NeuronParams) -> tuple[torch.Tensor, torch.Tensor]:
-    """Spike times t = tau (b/a - W0(z)) (+inf where no crossing) and W0(z)."""
-    safe_a = torch.where(sums.spikes, sums.a, torch.ones_like(sums.a))
-    b_over_a = torch.where(sums.spikes, sums.b / safe_a, torch.zeros_like(sums.a))
-    z = -(params.scaled_threshold / safe_a) * torch.exp(b_over_a)
-    w0 = lambertw0(torch.clamp(z, min=-math.exp(-1.0)))
-    times = params.tau_syn * (b_over_a - w0)
-    return torch.where(sums.spikes, times, torch.full_like(times, torch.inf)), w0
+    def crosses(
+        self, a: torch.Tensor, b: torch.Tensor, start: torch.Tensor, end: torch.Tensor
+    ) -> torch.Tensor:
+        """max of f on [start, end] >= c: f at the peak clamped to the interval (NaN -> False)."""
+        peak = torch.clamp(b / a + 1.0, min=start, max=end)
+        return (a > 0) & ((a * peak - b) * torch.exp(-peak) >= self.threshold)
+
+    def crossing(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x = b/a - W0(z) and the slope a e^{-x} (1 + W0(z))."""
+        b_over_a = b / a
+        z = -(self.threshold / a) * torch.exp(b_over_a)
+        w0 = lambertw0(torch.clamp(z, min=-math.exp(-1.0)))
+        x = b_over_a - w0
+        return x, a * torch.exp(-x) * (1.0 + w0)
+
+    def psp(self, delay: torch.Tensor) -> torch.Tensor:
+        """D e^{-D}."""
+        return delay * torch.exp(-delay)
+
+    def drive(self, delay: torch.Tensor) -> torch.Tensor:
+        """e^{-D} (1 - D)."""
+        return torch.exp(-delay) * (1.0 - delay)
 
 
 def et_spike_times(
@@ -145,57 +140,8 @@ def et_spike_times(
     Returns:
         (batch, n_outputs) first-spike times, +inf where the membrane never reaches threshold.
     """
-    times, _ = _et_crossing(_et_causal_sums(input_times, weights, params), params)
-    return times
-
-
-def _membrane_slope(
-    sums: CausalSums, out_times: torch.Tensor, w0: torch.Tensor, params: NeuronParams
-) -> torch.Tensor:
-    """dF/dt at the crossing: a e^{-x} (1 + W0(z)) / tau (1 where no spike)."""
-    x_out = torch.where(sums.spikes, out_times / params.tau_syn, torch.zeros_like(out_times))
-    slope = sums.a * torch.exp(-x_out) * (1.0 + w0) / params.tau_syn
-    return torch.where(sums.spikes, slope, torch.ones_like(slope))
-
-
-def et_backward(
-    grad_out: torch.Tensor,
-    input_times: torch.Tensor,
-    weights: torch.Tensor,
-    out_times: torch.Tensor,
-    slope: torch.Tensor,
-    params: NeuronParams,
-    max_dw_norm: float | None = None,
-    need_input_grad: bool = True,
-) -> tuple[torch.Tensor | None, torch.Tensor]:
-    """Vector-Jacobian products of the ET layer (see module docstring for the formulas).
-
-    Returns (dL/dinput_times or None, dL/dweights).
-    """
-    spiking = torch.isfinite(out_times)
-    grad = torch.where(spiking, torch.nan_to_num(grad_out, nan=0.0) / slope, 0.0)
-    grad = torch.nan_to_num(grad, nan=0.0, posinf=0.0, neginf=0.0)
-
-    far = torch.finfo(input_times.dtype).max / 8
-    safe_out = torch.where(spiking, out_times, -far)
-    safe_in = torch.nan_to_num(input_times, posinf=far)
-    delay = (safe_out.unsqueeze(1) - safe_in.unsqueeze(2)) / params.tau_syn
-    causal = delay > 0
-    delay.clamp_(min=0.0)
-    kernel = torch.exp(-delay).mul_(causal)
-    psp = kernel * delay
-
-    weight_grad_factor = grad
-    if max_dw_norm is not None:
-        per_sample_max = psp.amax(dim=1) * grad.abs()
-        weight_grad_factor = torch.where(per_sample_max > max_dw_norm, 0.0, grad)
-    grad_weights = -torch.einsum("bij,bj->ij", psp, weight_grad_factor)
-
-    grad_inputs = None
-    if need_input_grad:
-        drive = kernel.mul_(1.0 - delay).mul_(weights)
-        grad_inputs = torch.einsum("bij,bj->bi", drive, grad) / params.tau_syn
-    return grad_inputs, grad_weights
+    crossings = scan_crossings(input_times, weights, EtRule(params))
+    return params.tau_syn * crossings.times.view(input_times.shape[0], weights.shape[1])
 
 
 class _FirstSpikeET(torch.autograd.Function):
@@ -203,27 +149,28 @@ class _FirstSpikeET(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, input_times, weights, params, max_dw_norm):  # noqa: D102
-        sums = _et_causal_sums(input_times, weights, params)
-        out_times, w0 = _et_crossing(sums, params)
-        ctx.params = params
+        rule = EtRule(params)
+        crossings = scan_crossings(input_times, weights, rule)
+        ctx.rule = rule
         ctx.max_dw_norm = max_dw_norm
-        slope = _membrane_slope(sums, out_times, w0, params)
-        ctx.save_for_backward(input_times, weights, out_times, slope)
-        return out_times
+        ctx.crossings = crossings
+        ctx.save_for_backward(weights)
+        return rule.unit * crossings.times.view(input_times.shape[0], weights.shape[1])
 
     @staticmethod
     def backward(ctx, grad_out):  # noqa: D102
-        input_times, weights, out_times, slope = ctx.saved_tensors
-        grad_inputs, grad_weights = et_backward(
-            grad_out,
-            input_times,
+        (weights,) = ctx.saved_tensors
+        rule = ctx.rule
+        grad_inputs, grad_weights = scan_gradients(
+            grad_out.reshape(-1) * rule.unit,
             weights,
-            out_times,
-            slope,
-            ctx.params,
+            ctx.crossings,
+            rule,
             ctx.max_dw_norm,
             need_input_grad=ctx.needs_input_grad[0],
         )
+        if grad_inputs is not None:
+            grad_inputs = grad_inputs / rule.unit
         return grad_inputs, grad_weights, None, None
 
 

@@ -1,0 +1,217 @@
+r"""The shared engine of the exact first-spike rules: a scan over time-sorted inputs.
+
+For one output neuron j of one sample b, with inputs sorted by time, the membrane while the
+causal set is the first k inputs is a closed-form function of two cumulative sums
+
+    a_k = sum_{i<=k} w_ij f_1(t_i),     b_k = sum_{i<=k} w_ij f_2(t_i),
+
+(ET: f_1 = e^{t/tau}, f_2 = (t/tau) e^{t/tau}; DT: the two exponentials of the PSP). The first
+spike lies in the interval [t_k, t_{k+1}) of the first k whose membrane reaches threshold
+there, which each rule decides with cheap arithmetic on (a_k, b_k, t_k, t_{k+1}).
+
+Rather than materialising every (sample, input, output) triple, the scan walks the sorted inputs
+in chunks of growing size (32, 64, 128, ...) over the *pairs* (b, j) that have not spiked yet,
+carrying a_k and b_k from chunk to chunk. A pair leaves the scan at its first crossing, or when
+its remaining inputs never spike. Work and memory therefore scale with the number of inputs
+before each output's first spike — for MNIST-sized layers, where outputs fire after a small part
+of the 784 inputs, far less than batch x inputs x outputs — and never with the (batch, N, N, M)
+expansion of the published code. Small layers take one chunk.
+
+The backward pass walks the same chunks over the causal inputs of each spiking pair and
+accumulates, by the implicit function theorem at u(t_out) = theta,
+
+    dL/dw_ij  += -psp(D) / slope * dL/dt_j,        dL/dt_i += w_ij drive(D) / slope * dL/dt_j,
+
+with D = (t_out - t_i) / tau and slope = du/dt at the crossing; psp and drive are the rule's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import NamedTuple, Protocol
+
+import numpy as np
+import torch
+
+FIRST_CHUNK = 32
+
+
+class SpikeRule(Protocol):
+    """What a first-spike rule supplies to the scan (times are in units of ``unit``)."""
+
+    unit: float
+    psp_peak: float
+
+    def input_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """f_1, f_2 of each sorted input time x (0 where x is +inf)."""
+        ...
+
+    def crosses(
+        self, a: torch.Tensor, b: torch.Tensor, start: torch.Tensor, end: torch.Tensor
+    ) -> torch.Tensor:
+        """Whether the membrane of causal set (a, b) reaches threshold within [start, end]."""
+        ...
+
+    def crossing(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(spike time x, slope du/dx at it) of the first crossing of causal set (a, b)."""
+        ...
+
+    def psp(self, delay: torch.Tensor) -> torch.Tensor:
+        """dF/dw_i as a function of D = x_out - x_i >= 0."""
+        ...
+
+    def drive(self, delay: torch.Tensor) -> torch.Tensor:
+        """-dF/dx_i / w_i as a function of D = x_out - x_i >= 0."""
+        ...
+
+
+class Crossings(NamedTuple):
+    """Result of the forward scan, flat over pairs p = b * n_outputs + j."""
+
+    times: torch.Tensor
+    slope: torch.Tensor
+    last_causal: torch.Tensor
+    sorted_x: torch.Tensor
+    order: torch.Tensor
+
+
+def sort_rows(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sort each row ascending; (sorted values, indices).
+
+    On the CPU NumPy's sort is used: for rows of a hundred or more elements it is several times
+    faster than torch.sort there (measured with torch 2.14 on 2 cores).
+    """
+    if values.device.type != "cpu":
+        return torch.sort(values, dim=1)
+    order = torch.from_numpy(np.argsort(values.numpy(), axis=1))
+    return torch.gather(values, 1, order), order
+
+
+def _chunks(n: int) -> Iterator[tuple[int, int]]:
+    start, size = 0, FIRST_CHUNK
+    while start < n:
+        stop = min(n, start + size)
+        yield start, stop
+        start, size = stop, size * 2
+
+
+def scan_crossings(input_times: torch.Tensor, weights: torch.Tensor, rule: SpikeRule) -> Crossings:
+    """First threshold crossing of every (sample, output) pair; see the module docstring."""
+    n_batch, n_in = input_times.shape
+    n_out = weights.shape[1]
+    x, order = sort_rows(input_times.detach() / rule.unit)
+    term_1, term_2 = rule.input_terms(x)
+    x_next = torch.cat([x[:, 1:], torch.full_like(x[:, :1], math.inf)], dim=1)
+    weights = weights.detach()
+
+    n_pairs = n_batch * n_out
+    pairs = torch.arange(n_pairs, device=x.device)
+    carry_a = torch.zeros(n_pairs, dtype=x.dtype, device=x.device)
+    carry_b = torch.zeros_like(carry_a)
+    found_a = torch.zeros_like(carry_a)
+    found_b = torch.zeros_like(carry_a)
+    last_causal = torch.full((n_pairs,), -1, dtype=torch.long, device=x.device)
+
+    for start, stop in _chunks(n_in):
+        if pairs.numel() == 0:
+            break
+        rows, cols = pairs // n_out, pairs % n_out
+        w = weights[order[:, start:stop][rows], cols.unsqueeze(1)]
+        a = carry_a.unsqueeze(1) + torch.cumsum(w * term_1[:, start:stop][rows], dim=1)
+        b = carry_b.unsqueeze(1) + torch.cumsum(w * term_2[:, start:stop][rows], dim=1)
+        hits = rule.crosses(a, b, x[:, start:stop][rows], x_next[:, start:stop][rows])
+        hit, first = torch.max(hits.to(torch.uint8), dim=1, keepdim=True)
+        hit = hit.squeeze(1).bool()
+        done = pairs[hit]
+        found_a[done] = torch.gather(a, 1, first).squeeze(1)[hit]
+        found_b[done] = torch.gather(b, 1, first).squeeze(1)[hit]
+        last_causal[done] = start + first.squeeze(1)[hit]
+        if stop == n_in:
+            break
+        keep = ~hit & torch.isfinite(x[rows, stop])
+        pairs, carry_a, carry_b = pairs[keep], a[keep, -1], b[keep, -1]
+
+    spiking = last_causal >= 0
+    times = torch.full_like(found_a, math.inf)
+    slope = torch.ones_like(found_a)
+    if spiking.any():
+        t, s = rule.crossing(found_a[spiking], found_b[spiking])
+        times[spiking], slope[spiking] = t, s
+    return Crossings(times, slope, last_causal, x, order)
+
+
+def largest_psp(crossings: Crossings, rule: SpikeRule) -> torch.Tensor:
+    """max_i psp(x_out - x_i) over each pair's causal inputs (flat pairs; 0 if none).
+
+    psp is unimodal with its peak at D = ``rule.psp_peak``, and the causal D_i decrease along
+    the sorted inputs, so the maximum sits at one of the two inputs around x_out - psp_peak.
+    """
+    x = crossings.sorted_x
+    n_batch, n_in = x.shape
+    out = crossings.times.view(n_batch, -1)
+    above = torch.searchsorted(x, (out - rule.psp_peak).contiguous())
+    best = torch.zeros_like(out)
+    for candidate in (above - 1, above):
+        index = candidate.clamp(0, n_in - 1)
+        delay = out - torch.gather(x, 1, index)
+        causal = (
+            (candidate >= 0)
+            & (candidate <= crossings.last_causal.view(n_batch, -1))
+            & (delay > 0)
+            & torch.isfinite(delay)
+        )
+        safe = torch.where(causal, delay, torch.ones_like(delay))
+        best = torch.maximum(best, torch.where(causal, rule.psp(safe), 0.0))
+    return best.reshape(-1)
+
+
+def scan_gradients(
+    grad_times: torch.Tensor,
+    weights: torch.Tensor,
+    crossings: Crossings,
+    rule: SpikeRule,
+    max_dw_norm: float | None,
+    need_input_grad: bool,
+) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """(dL/dx_in in input order or None, dL/dW) for dL/dx_out = ``grad_times`` (flat pairs).
+
+    ``max_dw_norm``: a pair whose largest |dL/dw_ij| exceeds it contributes no weight gradient;
+    its gradient to the inputs is kept (as published).
+    """
+    x, order = crossings.sorted_x, crossings.order
+    n_batch, n_in = x.shape
+    n_out = weights.shape[1]
+    grad = torch.nan_to_num(grad_times, nan=0.0) / crossings.slope
+    grad = torch.nan_to_num(grad, nan=0.0, posinf=0.0, neginf=0.0)
+    grad = torch.where(crossings.last_causal >= 0, grad, 0.0)
+    grad_for_weights = grad
+    if max_dw_norm is not None:
+        too_large = largest_psp(crossings, rule) * grad.abs() > max_dw_norm
+        grad_for_weights = torch.where(too_large, 0.0, grad)
+    pairs = torch.nonzero(grad != 0).squeeze(1)
+    grad_w = torch.zeros(n_in * n_out, dtype=x.dtype, device=x.device)
+    grad_x = None
+    if need_input_grad:
+        grad_x = torch.zeros(n_batch * n_in, dtype=x.dtype, device=x.device)
+    for start, stop in _chunks(n_in):
+        pairs = pairs[crossings.last_causal[pairs] >= start]
+        if pairs.numel() == 0:
+            break
+        rows, cols = pairs // n_out, pairs % n_out
+        positions = torch.arange(start, stop, device=x.device)
+        delay = (crossings.times[pairs].unsqueeze(1) - x[:, start:stop][rows]).clamp_(min=0.0)
+        causal = (positions <= crossings.last_causal[pairs].unsqueeze(1)) & (delay > 0)
+        inputs = order[:, start:stop][rows]
+        psp = torch.where(causal, rule.psp(delay), 0.0)
+        contribution = -psp * grad_for_weights[pairs].unsqueeze(1)
+        grad_w.index_add_(0, (inputs * n_out + cols.unsqueeze(1)).flatten(), contribution.flatten())
+        if grad_x is not None:
+            w = weights[inputs, cols.unsqueeze(1)]
+            drive = torch.where(causal, rule.drive(delay), 0.0)
+            slots = rows.unsqueeze(1) * n_in + positions
+            grad_x.index_add_(0, slots.flatten(), (w * drive * grad[pairs].unsqueeze(1)).flatten())
+    grad_inputs = None
+    if grad_x is not None:
+        grad_inputs = torch.zeros_like(x).scatter_(1, order, grad_x.view(n_batch, n_in))
+    return grad_inputs, grad_w.view(n_in, n_out)

@@ -57,7 +57,7 @@ class EvalResult:
 
 @torch.no_grad()
 def evaluate(
-    model: FirstSpikeNetwork, loss_fn: SpikeTimeLoss, split: EncodedSplit, batch_size: int
+    model: torch.nn.Module, loss_fn: SpikeTimeLoss, split: EncodedSplit, batch_size: int
 ) -> EvalResult:
     """Loss (mean over samples) and accuracy of ``model`` on ``split``, in batches."""
     outputs, hidden, losses = [], [], []

@@ -187,3 +187,79 @@ def test_layer_with_dt_rule_backpropagates():
     assert torch.isfinite(out).all()
     out.sum().backward()
     assert torch.isfinite(layer.weight.grad).all() and torch.isfinite(times.grad).all()
+
+
+def _dense_reference(times: np.ndarray, weights: np.ndarray, p: NeuronParams) -> np.ndarray:
+    """The straightforward algorithm: the larger root for every causal-set length of every pair."""
+    out = np.full((times.shape[0], weights.shape[1]), np.inf)
+    c = p.scaled_threshold
+    for b, row in enumerate(times / p.tau_mem):
+        order = np.argsort(row)
+        x = row[order]
+        for j in range(weights.shape[1]):
+            w = weights[order, j]
+            for k in range(len(x)):
+                if not np.isfinite(x[k]):
+                    break
+                a = np.sum(w[: k + 1] * np.exp(2 * x[: k + 1]))
+                bb = np.sum(w[: k + 1] * np.exp(x[: k + 1]))
+                disc = bb * bb - 4 * a * c
+                if not (a > 0 and disc >= 0):
+                    continue
+                t = -np.log((bb + np.sqrt(disc)) / (2 * a))
+                end = x[k + 1] if k + 1 < len(x) else np.inf
+                if x[k] <= t <= end:
+                    out[b, j] = p.tau_mem * t
+                    break
+    return out
+
+
+def test_scan_over_many_chunks_matches_the_dense_algorithm():
+    gen = torch.Generator().manual_seed(5)
+    p = NeuronParams(tau_syn=0.8, tau_mem=1.6, threshold=0.9, leak=0.1, g_leak=1.2)
+    times = torch.rand(6, 300, generator=gen, dtype=torch.float64) * 3
+    times[:, 250:] = torch.inf
+    weights = torch.randn(300, 7, generator=gen, dtype=torch.float64) * 0.05 + 0.03
+    weights[:, 0] = -0.1
+    out = dt_spike_times(times, weights, p).numpy()
+    ref = _dense_reference(times.numpy(), weights.numpy(), p)
+    np.testing.assert_array_equal(np.isinf(out), np.isinf(ref))
+    finite = np.isfinite(ref)
+    assert finite.mean() > 0.4
+    np.testing.assert_allclose(out[finite], ref[finite], rtol=0, atol=1e-10)
+
+
+def test_gradients_across_chunks_and_clipping_match_per_sample_autograd():
+    gen = torch.Generator().manual_seed(9)
+    times = torch.rand(4, 200, generator=gen, dtype=torch.float64) * 2.5
+    weights = torch.randn(200, 5, generator=gen, dtype=torch.float64) * 0.05 + 0.04
+    coeffs = torch.randn(4, 5, generator=gen, dtype=torch.float64)
+    p = DEFAULT_DT_NEURON
+
+    def per_sample(b):
+        w = weights.clone().requires_grad_(True)
+        out = first_spike_dt(times[b : b + 1], w, p)
+        torch.where(torch.isfinite(out), out * coeffs[b], 0.0).sum().backward()
+        return w.grad
+
+    grads = [per_sample(b) for b in range(4)]
+    threshold = float(np.median([g.abs().amax(0).max() for g in grads]))
+    expected = torch.zeros_like(weights)
+    for g in grads:
+        expected += torch.where(g.abs().amax(0) > threshold, 0.0, g)
+
+    w = weights.clone().requires_grad_(True)
+    t = times.clone().requires_grad_(True)
+    out = first_spike_dt(t, w, p, max_dw_norm=threshold)
+    assert torch.isfinite(out).float().mean() > 0.5
+    torch.where(torch.isfinite(out), out * coeffs, 0.0).sum().backward()
+    torch.testing.assert_close(w.grad, expected)
+
+    eps, b, i = 1e-6, 1, int(torch.argmin(times[1]))
+    plus, minus = times.clone(), times.clone()
+    plus[b, i] += eps
+    minus[b, i] -= eps
+    numeric = (_objective(plus, weights, coeffs, p) - _objective(minus, weights, coeffs, p)) / (
+        2 * eps
+    )
+    assert t.grad[b, i].item() == pytest.approx(numeric.item(), rel=1e-5, abs=1e-8)

@@ -215,3 +215,49 @@ def scan_gradients(
     if grad_x is not None:
         grad_inputs = torch.zeros_like(x).scatter_(1, order, grad_x.view(n_batch, n_in))
     return grad_inputs, grad_w.view(n_in, n_out)
+
+
+def spike_times(input_times: torch.Tensor, weights: torch.Tensor, rule: SpikeRule) -> torch.Tensor:
+    """(batch, n_outputs) first-spike times (+inf: none) of a layer; no autograd."""
+    crossings = scan_crossings(input_times, weights, rule)
+    return rule.unit * crossings.times.view(input_times.shape[0], weights.shape[1])
+
+
+class _ExactFirstSpikes(torch.autograd.Function):
+    """Autograd glue: exact forward scan, implicit-function-theorem backward scan."""
+
+    @staticmethod
+    def forward(ctx, input_times, weights, rule, max_dw_norm):  # noqa: D102
+        crossings = scan_crossings(input_times, weights, rule)
+        ctx.rule = rule
+        ctx.max_dw_norm = max_dw_norm
+        ctx.crossings = crossings
+        ctx.save_for_backward(weights)
+        return rule.unit * crossings.times.view(input_times.shape[0], weights.shape[1])
+
+    @staticmethod
+    def backward(ctx, grad_out):  # noqa: D102
+        (weights,) = ctx.saved_tensors
+        rule = ctx.rule
+        grad_inputs, grad_weights = scan_gradients(
+            grad_out.reshape(-1) * rule.unit,
+            weights,
+            ctx.crossings,
+            rule,
+            ctx.max_dw_norm,
+            need_input_grad=ctx.needs_input_grad[0],
+        )
+        if grad_inputs is not None:
+            grad_inputs = grad_inputs / rule.unit
+        return grad_inputs, grad_weights, None, None
+
+
+def exact_first_spikes(
+    input_times: torch.Tensor,
+    weights: torch.Tensor,
+    rule: SpikeRule,
+    max_dw_norm: float | None = None,
+) -> torch.Tensor:
+    """Differentiable first-spike times of a layer under ``rule``; gradients flow to
+    ``weights`` and ``input_times``."""
+    return _ExactFirstSpikes.apply(input_times, weights, rule, max_dw_norm)

@@ -45,7 +45,7 @@ from typing import NamedTuple
 
 import torch
 
-from snnexp.neurons.causal_scan import scan_crossings, scan_gradients, sort_rows
+from snnexp.neurons.causal_scan import exact_first_spikes, spike_times
 from snnexp.neurons.lambertw import lambertw0
 
 
@@ -65,23 +65,6 @@ class NeuronParams(NamedTuple):
 
 
 DEFAULT_NEURON = NeuronParams()
-
-
-class CausalSums(NamedTuple):
-    """Per-output cumulative sums over the inputs in time order, at the crossing interval."""
-
-    a: torch.Tensor
-    b: torch.Tensor
-    spikes: torch.Tensor
-
-
-def _sorted_inputs(
-    input_times: torch.Tensor, tau: float
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Inputs sorted by time: (x = t/tau with +inf kept, e^x with 0 for +inf, sort indices)."""
-    x, order = sort_rows(input_times.detach() / tau)
-    exp_x = torch.exp(x).masked_fill_(torch.isinf(x), 0.0)
-    return x, exp_x, order
 
 
 class EtRule:
@@ -127,6 +110,16 @@ class EtRule:
         return torch.exp(-delay) * (1.0 - delay)
 
 
+def check_tau_ratio(params: NeuronParams, ratio: float, rule: str) -> None:
+    """Refuse parameters whose tau_mem / tau_syn is not the rule's ``ratio``."""
+    if abs(params.tau_mem - ratio * params.tau_syn) > 1e-9 * params.tau_syn:
+        needed = "tau_syn" if ratio == 1 else f"{ratio:g} tau_syn"
+        raise ValueError(
+            f"{rule} needs tau_mem = {needed}, got tau_mem={params.tau_mem}, "
+            f"tau_syn={params.tau_syn}"
+        )
+
+
 def et_spike_times(
     input_times: torch.Tensor, weights: torch.Tensor, params: NeuronParams
 ) -> torch.Tensor:
@@ -140,38 +133,8 @@ def et_spike_times(
     Returns:
         (batch, n_outputs) first-spike times, +inf where the membrane never reaches threshold.
     """
-    crossings = scan_crossings(input_times, weights, EtRule(params))
-    return params.tau_syn * crossings.times.view(input_times.shape[0], weights.shape[1])
-
-
-class _FirstSpikeET(torch.autograd.Function):
-    """Autograd glue: exact forward, implicit-function-theorem backward."""
-
-    @staticmethod
-    def forward(ctx, input_times, weights, params, max_dw_norm):  # noqa: D102
-        rule = EtRule(params)
-        crossings = scan_crossings(input_times, weights, rule)
-        ctx.rule = rule
-        ctx.max_dw_norm = max_dw_norm
-        ctx.crossings = crossings
-        ctx.save_for_backward(weights)
-        return rule.unit * crossings.times.view(input_times.shape[0], weights.shape[1])
-
-    @staticmethod
-    def backward(ctx, grad_out):  # noqa: D102
-        (weights,) = ctx.saved_tensors
-        rule = ctx.rule
-        grad_inputs, grad_weights = scan_gradients(
-            grad_out.reshape(-1) * rule.unit,
-            weights,
-            ctx.crossings,
-            rule,
-            ctx.max_dw_norm,
-            need_input_grad=ctx.needs_input_grad[0],
-        )
-        if grad_inputs is not None:
-            grad_inputs = grad_inputs / rule.unit
-        return grad_inputs, grad_weights, None, None
+    check_tau_ratio(params, 1.0, "first_spike_et")
+    return spike_times(input_times, weights, EtRule(params))
 
 
 def first_spike_et(
@@ -184,9 +147,5 @@ def first_spike_et(
 
     See the module docstring for the math. Gradients flow to ``weights`` and ``input_times``.
     """
-    if abs(params.tau_mem - params.tau_syn) > 1e-9 * params.tau_syn:
-        raise ValueError(
-            f"first_spike_et needs tau_mem = tau_syn, got tau_mem={params.tau_mem}, "
-            f"tau_syn={params.tau_syn}"
-        )
-    return _FirstSpikeET.apply(input_times, weights, params, max_dw_norm)
+    check_tau_ratio(params, 1.0, "first_spike_et")
+    return exact_first_spikes(input_times, weights, EtRule(params), max_dw_norm)

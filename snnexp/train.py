@@ -148,6 +148,7 @@ class Trainer:
         self.scheduler = build_scheduler(self.cfg, self.optimizer)
         self.bump = BumpState(self.cfg.training.weight_bumping.value)
         self.splits = {name: self._load(name) for name in SPLITS}
+        self._evaluated: dict[str, EvalResult] = {}
 
     def _load(self, name: str) -> EncodedSplit:
         split = load_split(self.cfg.dataset, name, self.data_dir)
@@ -168,6 +169,7 @@ class Trainer:
         lr = self.optimizer.param_groups[0]["lr"]
         order = torch.randperm(len(train.labels), generator=self.generator).to(self.device)
         losses, correct, bumps = [], 0, 0
+        self._evaluated.clear()
         self.model.train()
         for batch, start in enumerate(range(0, len(order), cfg.batch_size)):
             index = order[start : start + cfg.batch_size]
@@ -195,7 +197,7 @@ class Trainer:
         if self.scheduler is not None:
             self.scheduler.step()
         self.epoch += 1
-        val = evaluate(self.model, self.loss_fn, self.splits["val"], cfg.batch_size_eval)
+        val = self._evaluate("val")
         return {
             "epoch": self.epoch,
             "train_loss": float(np.mean(losses)) if losses else math.nan,
@@ -226,11 +228,17 @@ class Trainer:
         bump_weights(self.model, layer, silent, self.bump.value, cfg.targeted)
         return True
 
+    def _evaluate(self, split: str) -> EvalResult:
+        """Evaluation of the current weights on a split, computed once per epoch (the epoch's
+        validation and its savepoint share it)."""
+        if split not in self._evaluated:
+            batch = self.cfg.training.batch_size_eval
+            self._evaluated[split] = evaluate(self.model, self.loss_fn, self.splits[split], batch)
+        return self._evaluated[split]
+
     def initial_row(self) -> dict[str, float]:
         """History row of the untrained network (epoch 0)."""
-        batch = self.cfg.training.batch_size_eval
-        train = evaluate(self.model, self.loss_fn, self.splits["train"], batch)
-        val = evaluate(self.model, self.loss_fn, self.splits["val"], batch)
+        train, val = self._evaluate("train"), self._evaluate("val")
         return {
             "epoch": 0,
             "train_loss": train.loss,
@@ -246,7 +254,7 @@ class Trainer:
         """What a savepoint stores of each split for inference and plots."""
         outputs = {}
         for name, split in self.splits.items():
-            result = evaluate(self.model, self.loss_fn, split, self.cfg.training.batch_size_eval)
+            result = self._evaluate(name)
             arrays: dict[str, Any] = {
                 "labels": result.labels.numpy(),
                 "output_times": result.output_times.double().numpy(),
@@ -305,6 +313,7 @@ class Trainer:
                 for i in range(len(columns["epoch"]))
             ]
             self.epoch = int(checkpoint["epoch"])
+            self._evaluated.clear()
         except (KeyError, RuntimeError, ValueError, TypeError) as error:
             raise ResultsError(
                 f"the savepoint does not fit this run's config ({type(error).__name__}: {error}); "

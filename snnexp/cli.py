@@ -280,33 +280,72 @@ def inference(
 @main.command(name="eval")
 @click.argument("results_dir", type=click.Path(path_type=Path))
 @click.option("--epoch", type=int, default=None, help="Savepoint epoch (default: the latest).")
+@click.option("--all-epochs", is_flag=True, help="Draw the figures of every savepoint.")
 @click.option(
     "--out",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
-    help="Folder for the figures (default: <savepoint>/figures).",
+    help="Folder for the figures (default: <savepoint>/figures; with --all-epochs OUT/epoch_<N>).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["png", "pdf", "svg"]),
+    default="png",
+    show_default=True,
+    help="File format of the figures.",
+)
+@click.option(
+    "--only",
+    multiple=True,
+    metavar="NAME",
+    help="Draw only this figure (file stem, e.g. confusion_test); repeatable.",
 )
 @_friendly_errors
-def eval_command(results_dir: Path, epoch: int | None, out: Path | None) -> None:
+def eval_command(
+    results_dir: Path,
+    epoch: int | None,
+    all_epochs: bool,
+    out: Path | None,
+    fmt: str,
+    only: tuple[str, ...],
+) -> None:
     """Draw the paper-style figures of a savepoint from saved data (never retrains).
 
     \b
-    Example:
+    Examples:
       snnexp eval experiment_results/yin_yang_2026-11-24_10-31-07 --epoch 300
+      snnexp eval experiment_results/yin_yang_2026-11-24_10-31-07 --format pdf --only summary
+      snnexp eval experiment_results/yin_yang_2026-11-24_10-31-07 --all-epochs --out figs
     """
-    from snnexp.plots import render_figures
+    from snnexp.plots import check_figure_names, figure_names, render_figures
+    from snnexp.results import list_savepoints
 
     _setup_logging()
+    if all_epochs and epoch is not None:
+        raise click.UsageError("give either --epoch or --all-epochs")
     run_dir, epoch_dir = resolve_savepoint(results_dir, epoch)
-    out_dir = out or epoch_dir / "figures"
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise SnnexpError(
-            f"cannot write figures to {out_dir} ({error}); choose a folder with --out"
-        ) from error
-    for path in render_figures(run_dir, epoch_dir, out_dir):
-        logger.info("wrote %s", path)
+    epoch_dirs = list(list_savepoints(run_dir).values()) if all_epochs else [epoch_dir]
+    selection = list(only) or None
+    if selection:
+        valid = {name for folder in epoch_dirs for name in figure_names(run_dir, folder)}
+        check_figure_names(selection, valid)
+    for folder in epoch_dirs:
+        if out is None:
+            out_dir = folder / "figures"
+        else:
+            out_dir = out / folder.name if all_epochs else out
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise SnnexpError(
+                f"cannot write figures to {out_dir} ({error}); choose a folder with --out"
+            ) from error
+        wanted = None
+        if selection:
+            wanted = [name for name in selection if name in figure_names(run_dir, folder)]
+        for path in render_figures(run_dir, folder, out_dir, fmt=fmt, only=wanted):
+            logger.info("wrote %s", path)
 
 
 @main.command(name="continue")

@@ -8,13 +8,26 @@ from pathlib import Path
 import matplotlib.image
 import numpy as np
 import pytest
+import torch
 import yaml
+from click.testing import CliRunner
 
-from snnexp.plots import render_figures
-from snnexp.plots.confusion import confusion_matrix, row_percentages
+from snnexp.cli import main
+from snnexp.plots import UnknownFigureError, figure_names, render_figures
+from snnexp.plots.confusion import confusion_matrix, per_class_accuracy, row_percentages
+from snnexp.plots.curves import lr_steps
+from snnexp.plots.histograms import correct_and_wrong_times, silent_percent
 from snnexp.plots.io import read_history, read_outputs
 from snnexp.plots.spike_times import sorted_output_stats
-from snnexp.plots.yin_yang import R_BIG, R_SMALL, outline_curves
+from snnexp.plots.summary import config_caption
+from snnexp.plots.weights import layer_weights
+from snnexp.plots.yin_yang import (
+    R_BIG,
+    R_SMALL,
+    outline_curves,
+    pick_hidden_neurons,
+    time_difference,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 N_CLASSES = 3
@@ -73,12 +86,27 @@ def make_run(root: Path, dataset: str = "yin_yang", splits: tuple = ("train", "t
         "0,,,1.10,0.34,0.005,0.0,0\n"
         "1,0.90,0.55,0.85,0.60,0.005,1.2,3\n"
         "2,0.60,0.80,0.58,0.82,0.005,1.1,0\n"
-        "3,0.45,0.91,0.47,0.90,0.004,1.1,0\n"
+        "3,0.45,0.91,0.47,0.90,0.0025,1.1,0\n"
     )
     rng = np.random.default_rng(0)
     for split in splits:
         np.savez(epoch_dir / f"outputs_{split}.npz", **fake_outputs(400, rng))
+    model = {
+        "layers.0.weight": torch.randn(5, 8, dtype=torch.float64),
+        "layers.0.bias_times": torch.tensor([0.9], dtype=torch.float64),
+        "layers.1.weight": torch.randn(9, N_CLASSES, dtype=torch.float64),
+        "layers.1.bias_times": torch.tensor([0.9], dtype=torch.float64),
+    }
+    torch.save({"epoch": EPOCH, "model": model}, epoch_dir / "checkpoint.pt")
     return run_dir
+
+
+def add_untrained(run_dir: Path, split: str = "test") -> None:
+    """An ``epoch_0`` savepoint with outputs of ``split``."""
+    (run_dir / "epoch_0").mkdir()
+    np.savez(
+        run_dir / "epoch_0" / f"outputs_{split}.npz", **fake_outputs(200, np.random.default_rng(5))
+    )
 
 
 def assert_real_png(path: Path) -> None:
@@ -89,54 +117,86 @@ def assert_real_png(path: Path) -> None:
     assert (pixels != pixels[0, 0]).any(), f"{path} has a single colour"
 
 
+YIN_YANG_SPLIT_FIGURES = (
+    "confusion",
+    "output_times",
+    "spike_time_histograms",
+    "yin_yang_map",
+    "yin_yang_label_times",
+    "yin_yang_time_difference",
+    "yin_yang_hidden_times",
+)
+RUN_FIGURES = {
+    "training_curves",
+    "training_curves_log_error",
+    "lr_and_bumps",
+    "weight_histograms",
+    "weight_matrices",
+    "summary",
+}
+
+
 def test_render_figures_writes_every_yin_yang_figure(tmp_path: Path) -> None:
     run_dir = make_run(tmp_path)
+    add_untrained(run_dir)
     written = render_figures(run_dir, run_dir / f"epoch_{EPOCH}")
     figures = run_dir / f"epoch_{EPOCH}" / "figures"
-    expected = {
-        "training_curves.png",
-        "training_curves_log_error.png",
-        "confusion_train.png",
-        "confusion_test.png",
-        "output_times_train.png",
-        "output_times_test.png",
-        "yin_yang_map_train.png",
-        "yin_yang_map_test.png",
+    expected = RUN_FIGURES | {"untrained_vs_trained", "output_times_over_training"}
+    expected |= {
+        f"{name}_{split}" for name in YIN_YANG_SPLIT_FIGURES for split in ("train", "test")
     }
-    assert {p.name for p in written} == expected
-    assert all(p.parent == figures for p in written)
+    assert {p.stem for p in written} == expected
+    assert all(p.parent == figures and p.suffix == ".png" for p in written)
     for path in written:
         assert_real_png(path)
+
+
+@pytest.mark.parametrize(("fmt", "magic"), [("svg", b"<?xml"), ("pdf", b"%PDF")])
+def test_format_and_only(tmp_path: Path, fmt: str, magic: bytes) -> None:
+    run_dir = make_run(tmp_path)
+    only = ["confusion_test", "summary"]
+    written = render_figures(
+        run_dir, run_dir / f"epoch_{EPOCH}", tmp_path / "out", fmt=fmt, only=only
+    )
+    assert sorted(p.name for p in written) == [f"confusion_test.{fmt}", f"summary.{fmt}"]
+    for path in written:
+        assert path.read_bytes()[: len(magic)] == magic
+        assert path.stat().st_size > 5_000
+
+
+def test_unknown_figure_name_lists_the_valid_ones(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path)
+    with pytest.raises(UnknownFigureError, match=r"confusion_tset.*has:.*confusion_test"):
+        render_figures(run_dir, run_dir / f"epoch_{EPOCH}", only=["confusion_tset"])
+    assert not (run_dir / f"epoch_{EPOCH}" / "figures").exists()
+    assert "untrained_vs_trained" not in figure_names(run_dir, run_dir / f"epoch_{EPOCH}")
 
 
 def test_missing_split_is_skipped_with_a_log(tmp_path: Path, caplog) -> None:
     run_dir = make_run(tmp_path)
     with caplog.at_level(logging.INFO, logger="snnexp.plots"):
-        written = render_figures(run_dir, run_dir / f"epoch_{EPOCH}", tmp_path / "out")
-    assert not any("_val" in p.name for p in written)
-    assert all(p.parent == tmp_path / "out" for p in written)
+        names = figure_names(run_dir, run_dir / f"epoch_{EPOCH}")
+    assert "confusion_train" in names and not any("_val" in name for name in names)
     assert "no val outputs" in caplog.text
+    assert "epoch_0" in caplog.text
 
 
-def test_mnist_run_has_no_yin_yang_map(tmp_path: Path) -> None:
+def test_mnist_run_has_its_figures(tmp_path: Path, caplog) -> None:
     run_dir = make_run(tmp_path, dataset="mnist", splits=("test",))
-    names = {p.name for p in render_figures(run_dir, run_dir / f"epoch_{EPOCH}")}
-    assert names == {
-        "training_curves.png",
-        "training_curves_log_error.png",
-        "confusion_test.png",
-        "output_times_test.png",
-    }
+    with caplog.at_level(logging.INFO, logger="snnexp.plots"):
+        names = {p.stem for p in render_figures(run_dir, run_dir / f"epoch_{EPOCH}")}
+    split_figures = ("confusion", "output_times", "spike_time_histograms", "per_class_accuracy")
+    assert names == RUN_FIGURES | {f"{name}_test" for name in split_figures}
+    assert "skipping examples_test" in caplog.text
 
 
-def test_yin_yang_map_needs_samples(tmp_path: Path) -> None:
-    run_dir = make_run(tmp_path, splits=())
-    outputs = fake_outputs(50, np.random.default_rng(1))
-    del outputs["samples"]
+def test_mnist_examples_when_images_are_saved(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path, dataset="mnist", splits=())
+    outputs = fake_outputs(60, np.random.default_rng(2))
+    outputs["samples"] = np.random.default_rng(3).random((60, 16 * 16))
     np.savez(run_dir / f"epoch_{EPOCH}" / "outputs_test.npz", **outputs)
-    names = {p.name for p in render_figures(run_dir, run_dir / f"epoch_{EPOCH}")}
-    assert "confusion_test.png" in names
-    assert not any(name.startswith("yin_yang_map") for name in names)
+    (path,) = render_figures(run_dir, run_dir / f"epoch_{EPOCH}", only=["examples_test"])
+    assert_real_png(path)
 
 
 @pytest.mark.parametrize("missing", ["config.yaml", "history.csv"])
@@ -234,3 +294,112 @@ def test_yin_yang_outline_follows_the_class_boundaries() -> None:
         outside = np.array([centre, R_BIG]) + 1.1 * direction
         assert (yin_yang_class(*inside.T) == 2).all()
         assert (yin_yang_class(*outside.T) != 2).all()
+
+
+def test_lr_steps_and_per_class_accuracy(tmp_path: Path) -> None:
+    history = read_history(make_run(tmp_path) / "history.csv")
+    assert lr_steps(history).tolist() == [3]
+    matrix = np.array([[3, 1, 0, 0], [0, 0, 0, 0], [1, 0, 2, 1]])
+    np.testing.assert_allclose(per_class_accuracy(matrix), [75.0, np.nan, 50.0])
+
+
+def test_correct_and_wrong_times() -> None:
+    times = np.array([[1.0, 2.0, np.inf], [0.5, np.inf, 3.0]])
+    correct, wrong = correct_and_wrong_times(times, np.array([0, 2]))
+    np.testing.assert_array_equal(correct, [1.0, 3.0])
+    np.testing.assert_array_equal(wrong, [2.0, np.inf, 0.5, np.inf])
+    assert silent_percent(wrong) == 50.0
+
+
+def test_time_difference_and_hidden_choice() -> None:
+    times = np.array(
+        [[1.0, 2.0, 1.5], [2.0, 1.0, np.inf], [np.inf, 1.0, 2.0], [1.0, np.inf, np.inf]]
+    )
+    times = np.vstack([times, [np.inf, np.inf, np.inf]])
+    difference = time_difference(times, np.array([0, 0, 0, 0, 1]))
+    np.testing.assert_array_equal(difference, [-0.5, 1.0, np.inf, -np.inf, np.nan])
+    hidden = np.array([[1.0, 1.0, np.inf, 0.0], [1.0, 3.0, np.inf, 0.5], [1.0, 2.0, 1.0, 1.0]])
+    assert pick_hidden_neurons(hidden, 2).tolist() == [1, 3]
+    assert pick_hidden_neurons(hidden, 9).tolist() == [1, 3, 0]
+
+
+def test_layer_weights_split_off_the_bias_rows(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path)
+    state = torch.load(run_dir / f"epoch_{EPOCH}" / "checkpoint.pt", weights_only=True)["model"]
+    layers = layer_weights(state)
+    assert [layer.inputs.shape for layer in layers] == [(4, 8), (8, N_CLASSES)]
+    assert [layer.bias.shape for layer in layers] == [(1, 8), (1, N_CLASSES)]
+    np.testing.assert_array_equal(layers[1].bias[0], state["layers.1.weight"][-1].numpy())
+
+
+def test_config_caption_names_the_essentials(tmp_path: Path) -> None:
+    config = yaml.safe_load((make_run(tmp_path) / "config.yaml").read_text())
+    caption = config_caption(config, {"test": 0.9512})
+    for part in ("dataset yin_yang", "network ?-4-8-3", "first_spike_et", "test 95.12 %"):
+        assert part in caption
+
+
+TINY = {
+    "name": "tiny",
+    "dataset": {"name": "yin_yang", "train_size": 300, "val_size": 100, "test_size": 100},
+    "model": {"layer_sizes": [20, 3]},
+    "training": {"epochs": 2, "batch_size": 50, "batch_size_eval": 100, "savepoints": [1]},
+}
+
+
+def test_eval_of_a_trained_run(tmp_path: Path) -> None:
+    """A tiny run trained by the CLI: every figure of every savepoint, data behind key panels."""
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    runner = CliRunner()
+    result = runner.invoke(
+        main, ["train", str(config), "--results-dir", str(tmp_path / "r"), "--quiet"]
+    )
+    assert result.exit_code == 0, result.output
+    (run_dir,) = (tmp_path / "r").iterdir()
+    out = tmp_path / "figs"
+    result = runner.invoke(main, ["eval", str(run_dir), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    expected = RUN_FIGURES | {"untrained_vs_trained", "output_times_over_training"}
+    expected |= {f"{n}_{s}" for n in YIN_YANG_SPLIT_FIGURES for s in ("train", "val", "test")}
+    assert {p.stem for p in out.iterdir()} == expected
+    for path in out.iterdir():
+        assert_real_png(path)
+    every = tmp_path / "every"
+    only = ["--only", "untrained_vs_trained", "--only", "confusion_test"]
+    result = runner.invoke(main, ["eval", str(run_dir), "--all-epochs", "--out", str(every), *only])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in every.iterdir()) == ["epoch_0", "epoch_1", "epoch_2"]
+    assert [p.name for p in (every / "epoch_0").iterdir()] == ["confusion_test.png"]
+    assert {p.name for p in (every / "epoch_2").iterdir()} == {
+        "confusion_test.png",
+        "untrained_vs_trained.png",
+    }
+    for split, size in (("train", 300), ("test", 100)):
+        outputs = read_outputs(run_dir / "epoch_2", split)
+        matrix = confusion_matrix(outputs["labels"], outputs["predictions"], 3)
+        assert matrix.sum() == size
+        mean, _ = sorted_output_stats(outputs["output_times"], outputs["labels"])
+        for c in range(3):
+            times = outputs["output_times"][outputs["labels"] == c]
+            finite = np.isfinite(times).all(axis=1)
+            if finite.all():
+                np.testing.assert_allclose(mean[c], times.mean(axis=0))
+    only = runner.invoke(
+        main,
+        [
+            "eval",
+            str(run_dir),
+            "--only",
+            "summary",
+            "--format",
+            "pdf",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
+    assert only.exit_code == 0, only.output
+    assert [p.name for p in (tmp_path / "o").iterdir()] == ["summary.pdf"]
+    bad = runner.invoke(main, ["eval", str(run_dir), "--only", "nope"])
+    assert bad.exit_code != 0
+    assert "unknown figure name(s): nope" in bad.output and "confusion_test" in bad.output

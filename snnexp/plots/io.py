@@ -97,3 +97,13 @@ def savepoint_epoch(epoch_dir: Path) -> int | None:
     """The epoch of a savepoint folder named ``epoch_<N>``, ``None`` for other names."""
     match = re.fullmatch(r"epoch_(\d+)", Path(epoch_dir).name)
     return int(match.group(1)) if match else None
+
+
+def savepoint_dirs(run_dir: Path) -> dict[int, Path]:
+    """The ``epoch_<N>`` folders of a run, {epoch: folder}, in epoch order."""
+    found = {}
+    for child in Path(run_dir).iterdir():
+        epoch = savepoint_epoch(child)
+        if epoch is not None and child.is_dir():
+            found[epoch] = child
+    return dict(sorted(found.items()))

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from snnexp.plots.style import TIME_LABEL, class_colors, styled
+from snnexp.plots.style import COLUMN_WIDTH, PAGE_WIDTH, TIME_LABEL, class_colors, styled
 
 
 def sorted_output_stats(
@@ -37,6 +39,77 @@ def sorted_output_stats(
     return mean, std
 
 
+def draw_output_times(
+    ax: Axes,
+    mean: np.ndarray,
+    std: np.ndarray,
+    class_names: Sequence[str],
+    *,
+    t_correct: float | None = None,
+    legend: bool = True,
+) -> list[Artist]:
+    """Grouped mean +- std of output spike times: one group per true class, one point per neuron.
+
+    The correct neuron of each group is ringed in black; ``t_correct`` (target time of the
+    correct neuron for MSE-type losses) is drawn as a dotted line when given. Returns the
+    legend handles; ``legend`` puts the legend to the right of ``ax``.
+    """
+    n_classes = mean.shape[0]
+    colors = class_colors(n_classes)
+    width = 0.8 / n_classes
+    offsets = (np.arange(n_classes) - (n_classes - 1) / 2) * width
+    groups = np.arange(n_classes)
+    small = n_classes > 5
+    handles = [
+        ax.errorbar(
+            groups + offsets[j],
+            mean[:, j],
+            yerr=std[:, j],
+            fmt="o",
+            color=colors[j],
+            markersize=2.0 if small else 3.5,
+            capsize=0.0 if small else 2.0,
+            elinewidth=0.6 if small else 0.9,
+            label=class_names[j],
+        )
+        for j in range(n_classes)
+    ]
+    ring = ax.scatter(
+        groups + offsets,
+        np.diag(mean),
+        s=25 if small else 60,
+        facecolors="none",
+        edgecolors="black",
+        linewidths=0.9,
+        zorder=4,
+        label="correct neuron",
+    )
+    handles.append(ring)
+    if t_correct is not None:
+        target = ax.axhline(
+            t_correct, color="0.4", linestyle=":", linewidth=1.0, label=r"$t_\mathrm{correct}$"
+        )
+        handles.append(target)
+    for boundary in groups[1:] - 0.5:
+        ax.axvline(boundary, color="0.85", linewidth=0.6)
+    ax.set_xticks(groups, list(class_names))
+    ax.set_xlim(-0.5, n_classes - 0.5)
+    ax.grid(axis="x", visible=False)
+    ax.set_xlabel("true class")
+    ax.set_ylabel(f"output spike time {TIME_LABEL}")
+    if legend:
+        ax.legend(
+            handles=handles,
+            title="label neuron\n(mean ± std)",
+            title_fontsize="small",
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1.0),
+            borderaxespad=0.0,
+            ncols=2 if small else 1,
+        )
+    return handles
+
+
 def plot_output_times(
     mean: np.ndarray,
     std: np.ndarray,
@@ -45,63 +118,68 @@ def plot_output_times(
     t_correct: float | None = None,
     title: str | None = None,
 ) -> Figure:
-    """Grouped mean +- std of output spike times: one group per true class, one point per neuron.
-
-    The correct neuron of each group is ringed in black. ``t_correct`` (target time of the
-    correct neuron for MSE-type losses) is drawn as a dotted line when given.
-    """
+    """Figure of :func:`draw_output_times` with the legend to the right."""
     n_classes = mean.shape[0]
-    colors = class_colors(n_classes)
-    width = 0.8 / n_classes
-    offsets = (np.arange(n_classes) - (n_classes - 1) / 2) * width
-    groups = np.arange(n_classes)
     with styled():
-        fig = Figure(figsize=(max(5.5, 1.0 + 0.75 * n_classes) + 1.4, 3.8), layout="constrained")
+        width = COLUMN_WIDTH + 1.2 if n_classes <= 5 else PAGE_WIDTH
+        fig = Figure(figsize=(width, 2.6), layout="constrained")
         ax = fig.subplots()
-        handles = [
-            ax.errorbar(
-                groups + offsets[j],
-                mean[:, j],
-                yerr=std[:, j],
-                fmt="o",
-                color=colors[j],
-                markersize=5,
-                capsize=2.5,
-                elinewidth=1.1,
-                label=class_names[j],
-            )
-            for j in range(n_classes)
-        ]
-        ring = ax.scatter(
-            groups + offsets,
-            np.diag(mean),
-            s=110,
-            facecolors="none",
-            edgecolors="black",
-            linewidths=1.1,
-            zorder=4,
-            label="correct neuron",
-        )
-        handles.append(ring)
-        if t_correct is not None:
-            target = ax.axhline(
-                t_correct, color="0.4", linestyle=":", linewidth=1.2, label=r"$t_\mathrm{correct}$"
-            )
-            handles.append(target)
-        for boundary in groups[1:] - 0.5:
-            ax.axvline(boundary, color="0.85", linewidth=0.8)
-        ax.set_xticks(groups, list(class_names))
-        ax.set_xlim(-0.5, n_classes - 0.5)
-        ax.grid(axis="x", visible=False)
-        ax.set_xlabel("true class")
-        ax.set_ylabel(f"output spike time {TIME_LABEL}")
-        ax.legend(
-            handles=handles,
-            title="label neuron\n(mean ± std)",
-            loc="upper left",
-            bbox_to_anchor=(1.02, 1.0),
-            borderaxespad=0.0,
-        )
+        draw_output_times(ax, mean, std, class_names, t_correct=t_correct)
         if title:
             ax.set_title(title)
+    return fig
+
+
+def plot_output_times_over_training(
+    epochs: Sequence[int],
+    means: np.ndarray,
+    stds: np.ndarray,
+    class_names: Sequence[str],
+    *,
+    title: str | None = None,
+) -> Figure:
+    """Per true class, each label neuron's mean +- std spike time at every savepoint.
+
+    ``means`` and ``stds`` have shape ``(n_savepoints, n_classes, n_classes)`` as stacked
+    :func:`sorted_output_stats`; the correct neuron is drawn thick, the others thin.
+    """
+    n_classes = means.shape[1]
+    colors = class_colors(n_classes)
+    columns = min(n_classes, 5)
+    rows = -(-n_classes // columns)
+    epochs = np.asarray(epochs)
+    with styled():
+        fig = Figure(figsize=(PAGE_WIDTH, 0.4 + 1.8 * rows), layout="constrained")
+        axes = np.atleast_1d(fig.subplots(rows, columns, sharex=True, sharey=True)).ravel()
+        for c, ax in enumerate(axes):
+            if c >= n_classes:
+                ax.set_visible(False)
+                continue
+            for j in range(n_classes):
+                correct = j == c
+                mean, std = means[:, c, j], stds[:, c, j]
+                ax.fill_between(epochs, mean - std, mean + std, color=colors[j], alpha=0.15, lw=0)
+                ax.plot(
+                    epochs,
+                    mean,
+                    color=colors[j],
+                    linewidth=2.0 if correct else 0.9,
+                    marker="o",
+                    markersize=2.5 if correct else 1.5,
+                    label=class_names[j],
+                )
+            ax.set_title(f"true class {class_names[c]}", fontsize="small")
+            if c % columns == 0:
+                ax.set_ylabel(f"output spike time {TIME_LABEL}")
+            if c >= n_classes - columns:
+                ax.set_xlabel("epoch")
+        fig.legend(
+            *axes[0].get_legend_handles_labels(),
+            title="label neuron (thick: correct)",
+            title_fontsize="small",
+            loc="outside lower center",
+            ncols=n_classes,
+        )
+        if title:
+            fig.suptitle(title, fontsize="medium")
     return fig

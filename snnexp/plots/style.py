@@ -17,15 +17,24 @@ import numpy as np
 from matplotlib.figure import Figure
 
 STYLE_FILE = Path(__file__).with_name("snnexp.mplstyle")
-DPI = 150
+DPI = 200
+FORMATS = ("png", "pdf", "svg")
+# Paper widths in inches: one column, two columns (full page width).
+COLUMN_WIDTH = 3.4
+PAGE_WIDTH = 7.0
 
 # Okabe-Ito, ordered so that yellow (weak on white) and black (error marks) come last.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#000000")
 TRAIN_COLOR = OKABE_ITO[0]
 VAL_COLOR = OKABE_ITO[3]
 NO_SPIKE_COLOR = "#999999"
+CORRECT_COLOR = OKABE_ITO[2]
+WRONG_COLOR = OKABE_ITO[3]
+TIME_CMAP = "viridis"
+DIVERGING_CMAP = "RdBu_r"
 
-TIME_LABEL = r"$t$ [$\tau_\mathrm{s}$]"
+TIME_UNIT = r"$\tau_\mathrm{s}$"
+TIME_LABEL = rf"$t$ [{TIME_UNIT}]"
 YIN_YANG_CLASSES = ("yang", "yin", "dot")
 
 
@@ -53,6 +62,6 @@ def class_names(dataset: str, n_classes: int) -> list[str]:
 
 
 def save_figure(fig: Figure, path: Path) -> Path:
-    """Write ``fig`` as a PNG at the snnexp resolution and return the path."""
+    """Write ``fig`` in the format of the path's suffix (PNG at the snnexp resolution)."""
     fig.savefig(path, dpi=DPI, facecolor="white")
     return path

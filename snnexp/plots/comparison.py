@@ -1,0 +1,53 @@
+"""Untrained (``epoch_0``) vs trained savepoint: sorted output times and confusion matrices."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from snnexp.plots.confusion import COLORBAR_LABEL, accuracy_summary, draw_confusion
+from snnexp.plots.spike_times import draw_output_times
+from snnexp.plots.style import PAGE_WIDTH, styled
+
+
+class SavepointPanels(NamedTuple):
+    """What the comparison shows of one savepoint."""
+
+    epoch: int
+    matrix: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+
+
+def plot_comparison(
+    before: SavepointPanels,
+    after: SavepointPanels,
+    class_names: Sequence[str],
+    *,
+    title: str | None = None,
+) -> Figure:
+    """Left column the untrained network, right column the trained one: output spike times
+    by true class (top, shared time axis) and confusion matrices (bottom)."""
+    n_classes = before.matrix.shape[0]
+    with styled():
+        fig = Figure(figsize=(PAGE_WIDTH, 5.2 if n_classes <= 5 else 6.4), layout="constrained")
+        axes = fig.subplots(2, 2, height_ratios=[1.0, 1.1])
+        top = [axes[0, 0], axes[0, 1]]
+        for column, (panels, name) in enumerate(((before, "untrained"), (after, "trained"))):
+            draw_output_times(top[column], panels.mean, panels.std, class_names, legend=column == 1)
+            top[column].set_title(f"{name} (epoch {panels.epoch})", fontsize="small")
+            image = draw_confusion(
+                axes[1, column], panels.matrix, class_names, colorbar=False, compact=True
+            )
+            axes[1, column].set_title(accuracy_summary(panels.matrix), fontsize="small")
+        fig.colorbar(image, ax=list(axes[1]), label=COLORBAR_LABEL, shrink=0.9)
+        low = min(ax.get_ylim()[0] for ax in top)
+        high = max(ax.get_ylim()[1] for ax in top)
+        for ax in top:
+            ax.set_ylim(low, high)
+        if title:
+            fig.suptitle(title, fontsize="medium")
+    return fig

@@ -1,0 +1,99 @@
+"""One-page summary of a savepoint: the key panels and the config's essentials as a caption."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from snnexp.plots.confusion import accuracy_summary, draw_confusion, draw_per_class_accuracy
+from snnexp.plots.curves import draw_score
+from snnexp.plots.io import config_value
+from snnexp.plots.spike_times import draw_output_times
+from snnexp.plots.style import PAGE_WIDTH, styled
+from snnexp.plots.yin_yang import draw_yin_yang_map
+
+CAPTION_WIDTH = 130  # characters per caption line at the page width
+
+
+def config_caption(config: dict[str, Any], accuracies: dict[str, float]) -> str:
+    """The essentials of a run in one paragraph: data, network, neuron, learning, training and
+    the savepoint's accuracies (``accuracies``: split -> fraction)."""
+    value = config_value
+    sizes = [value(config, "model.n_inputs", "?"), *value(config, "model.layer_sizes", [])]
+    parts = [
+        f"dataset {value(config, 'dataset.name', '?')}",
+        "network " + "-".join(str(s) for s in sizes),
+        f"rule {value(config, 'learning.rule', '?')}",
+        f"tau_syn {value(config, 'model.neuron.tau_syn', '?')}, "
+        f"tau_mem {value(config, 'model.neuron.tau_mem', '?')}, "
+        f"threshold {value(config, 'model.neuron.threshold', '?')}",
+        f"loss {value(config, 'learning.loss.type', '?')}",
+        f"{value(config, 'learning.optimizer.type', '?')} "
+        f"lr {value(config, 'learning.optimizer.lr', '?')}"
+        f" ({value(config, 'learning.lr_scheduler.type', 'no scheduler')})",
+        f"{value(config, 'training.epochs', '?')} epochs, "
+        f"batch {value(config, 'training.batch_size', '?')}",
+        f"weight bumping {'on' if value(config, 'training.weight_bumping.enabled') else 'off'}",
+        f"seeds torch {value(config, 'training.seeds.torch', '?')} / "
+        f"numpy {value(config, 'training.seeds.numpy', '?')}",
+    ]
+    scores = ", ".join(f"{split} {100 * acc:.2f} %" for split, acc in accuracies.items())
+    if scores:
+        parts.append(f"accuracy: {scores}")
+    return "; ".join(parts) + "."
+
+
+def plot_summary(
+    history: dict[str, np.ndarray],
+    matrix: np.ndarray,
+    mean: np.ndarray,
+    std: np.ndarray,
+    class_names: Sequence[str],
+    caption: str,
+    *,
+    split_name: str,
+    yin_yang: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Four panels: (a) accuracy per epoch, (b) confusion matrix, (c) output spike times by
+    true class, (d) the Yin-Yang map (``yin_yang`` = samples, labels, predictions) or the
+    per-class accuracy; ``caption`` below them."""
+    with styled():
+        fig = Figure(figsize=(PAGE_WIDTH, 6.6), layout="constrained")
+        panels, caption_fig = fig.subfigures(2, 1, height_ratios=[1.0, 0.09])
+        (ax_a, ax_b), (ax_c, ax_d) = panels.subplots(2, 2)
+        if len(history["epoch"]):
+            draw_score(ax_a, history)
+            ax_a.legend(loc="lower right")
+        ax_a.set_title("(a) accuracy per epoch", fontsize="small", loc="left")
+        draw_confusion(ax_b, matrix, class_names, compact=True)
+        ax_b.set_title(
+            f"(b) {split_name}: {accuracy_summary(matrix)}", fontsize="small", loc="left"
+        )
+        draw_output_times(ax_c, mean, std, class_names)
+        ax_c.set_title(f"(c) output spike times, {split_name}", fontsize="small", loc="left")
+        if yin_yang is not None:
+            draw_yin_yang_map(ax_d, *yin_yang, class_names, legend=False)
+            ax_d.set_title(f"(d) predicted class, {split_name}", fontsize="small", loc="left")
+        else:
+            overall = draw_per_class_accuracy(ax_d, matrix, class_names)
+            ax_d.set_title(
+                f"(d) accuracy per class, {split_name} (dashed: all, {overall:.1f} %)",
+                fontsize="small",
+                loc="left",
+            )
+        caption_fig.text(
+            0.01,
+            0.95,
+            textwrap.fill(caption, CAPTION_WIDTH),
+            va="top",
+            ha="left",
+            fontsize="small",
+        )
+        if title:
+            fig.suptitle(title, fontsize="medium")
+    return fig

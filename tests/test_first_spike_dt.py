@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from numeric import numeric_gradient
 
 from snnexp.config import config_from_dict
 from snnexp.experiment import build_network
@@ -85,29 +86,9 @@ def test_gradients_match_finite_differences(seed):
     assert torch.isinf(out[:, 0]).all() and torch.isfinite(out).sum() > batch * 2
     torch.where(torch.isfinite(out), out * coeffs, 0.0).sum().backward()
 
-    eps = 1e-6
-    num_w = torch.zeros_like(weights)
-    for i in range(weights.shape[0]):
-        for j in range(weights.shape[1]):
-            plus, minus = weights.clone(), weights.clone()
-            plus[i, j] += eps
-            minus[i, j] -= eps
-            num_w[i, j] = (
-                _objective(times, plus, coeffs, p) - _objective(times, minus, coeffs, p)
-            ) / (2 * eps)
+    num_w = numeric_gradient(lambda w: _objective(times, w, coeffs, p), weights)
     np.testing.assert_allclose(weights_var.grad.numpy(), num_w.numpy(), rtol=1e-5, atol=1e-6)
-
-    num_t = torch.zeros_like(times)
-    for b in range(batch):
-        for i in range(times.shape[1]):
-            if not torch.isfinite(times[b, i]):
-                continue
-            plus, minus = times.clone(), times.clone()
-            plus[b, i] += eps
-            minus[b, i] -= eps
-            num_t[b, i] = (
-                _objective(plus, weights, coeffs, p) - _objective(minus, weights, coeffs, p)
-            ) / (2 * eps)
+    num_t = numeric_gradient(lambda t: _objective(t, weights, coeffs, p), times)
     np.testing.assert_allclose(times_var.grad.numpy(), num_t.numpy(), rtol=1e-5, atol=1e-6)
     assert times_var.grad[1, 2].item() == 0.0
 

@@ -246,19 +246,28 @@ def inference(
       snnexp inference experiment_results/yin_yang_2026-11-24_10-31-07/epoch_300
       snnexp inference experiment_results/yin_yang_2026-11-24_10-31-07 --simulator stepped --dt 0.01
     """
+    from snnexp.experiment import is_time_stepped
     from snnexp.inference import evaluate_saved, load_saved_network
 
     _setup_logging()
     saved = load_saved_network(results_dir, epoch, device)
     model_cfg = saved.cfg.model
-    simulator = simulator or model_cfg.simulator
+    time_stepped = is_time_stepped(saved.cfg)
+    if time_stepped and simulator == "stepped":
+        raise click.BadParameter(
+            f"the network of this run is time-stepped already (learning.rule "
+            f"{saved.cfg.learning.rule}); --simulator chooses how first-spike networks are "
+            "evaluated",
+            param_hint="--simulator",
+        )
+    simulator = "exact" if time_stepped else simulator or model_cfg.simulator
     dt = dt or model_cfg.dt
     sim_time = sim_time or model_cfg.sim_time
     if simulator == "stepped" and dt >= sim_time:
         raise click.BadParameter(
             f"must be shorter than the simulated time {sim_time}", param_hint="--dt"
         )
-    runs = [("exact", "exact")]
+    runs = [("exact", f"time-stepped, {round(sim_time / dt)} steps" if time_stepped else "exact")]
     if simulator == "stepped":
         runs.append(("stepped", f"stepped dt={dt:g} sim_time={sim_time:g}"))
     for name, label in runs:

@@ -46,14 +46,28 @@ DATASET_SHAPES: dict[str, tuple[int, int]] = {
     "16x16_mnist": (256, 10),
     "fashion_mnist": (784, 10),
     "16x16_fashion_mnist": (256, 10),
+    "sequential_mnist": (80, 10),
 }
 """(n_inputs, n_classes) of every dataset snnexp knows."""
 
 RULES = ("first_spike_et", "first_spike_dt", "bptt", "deep_r")
 FIRST_SPIKE_TAU_RATIOS = {"first_spike_et": 1.0, "first_spike_dt": 2.0}
 """tau_mem / tau_syn that each exact first-spike rule requires."""
+TIME_STEPPED_RULES = ("bptt", "deep_r")
+SEQUENTIAL_DATASET = "sequential_mnist"
+SEQUENCE_LENGTH = 784
+"""Sequential MNIST presents one pixel per step."""
 
-LOSS_TYPES = ("ttfs", "mse")
+FIRST_SPIKE_LOSSES = ("ttfs", "mse")
+TIME_STEPPED_LOSSES = ("cross_entropy", "mse_count")
+LOSS_TYPES = (*FIRST_SPIKE_LOSSES, *TIME_STEPPED_LOSSES)
+NEURON_TYPES = ("synaptic", "leaky", "alif", "alpha", "lapicque")
+RESETS = ("subtract", "zero")
+ENCODINGS = ("latency", "rate", "threshold_crossing")
+OUTPUT_LAYERS = ("spiking", "membrane")
+READOUTS = ("spike_count", "max_membrane", "mean_membrane", "first_spike")
+WEIGHT_INITS = ("normal", "uniform_fan_in")
+SURROGATES = ("fast_sigmoid", "arctan", "triangle")
 OPTIMIZER_TYPES = ("adam", "sgd")
 SCHEDULER_TYPES = ("StepLR", "MultiStepLR", "ExponentialLR", "none")
 DEVICES = ("auto", "cpu", "cuda")
@@ -67,10 +81,18 @@ SIMULATORS = ("exact", "stepped")
 
 @dataclass
 class EncodingConfig:
-    """Latency encoding: a value v in [0, 1] spikes at t_early + v (t_late - t_early)."""
+    """How values become spikes. Every dataset is first latency coded: a value v in [0, 1]
+    spikes at t_early + v (t_late - t_early). Time-stepped (BPTT) networks then turn these times
+    into spike trains: ``latency`` (the spike falls into step floor(t / dt)), ``rate`` (a
+    Bernoulli spike per step with probability rate_gain (t_late - t) / (t_late - t_early)) or
+    ``threshold_crossing`` (sequential MNIST: one pixel per step, 2 x thresholds neurons that
+    fire when the intensity crosses their level upward or downward)."""
 
     t_early: float = 0.15
     t_late: float = 2.0
+    type: str = "latency"
+    rate_gain: float = 1.0
+    thresholds: int = 40
 
 
 @dataclass
@@ -91,18 +113,42 @@ class DatasetConfig:
 
 @dataclass
 class NeuronConfig:
-    """Current-based LIF neuron parameters (leak is the resting potential E_L)."""
+    """Neuron parameters. First-spike rules use the current-based LIF ``synaptic`` neuron with
+    tau_syn, tau_mem, threshold, leak (the resting potential E_L) and g_leak. Time-stepped (BPTT)
+    networks use ``type`` (leaky, synaptic, alif, alpha, lapicque), the time constants in the
+    units of model.dt, the threshold, the reset (subtract / zero) and refractory steps; alif
+    adds tau_adapt and adapt_strength (LSNN's beta), lapicque uses resistance and capacitance
+    (tau_mem = R C). learn_tau makes the time constants trainable, per_neuron_tau gives each
+    neuron its own."""
 
     tau_syn: float = 1.0
     tau_mem: float = 1.0
     threshold: float = 1.0
     leak: float = 0.0
     g_leak: float = 1.0
+    type: str = "synaptic"
+    reset: str = "subtract"
+    refractory_steps: int = 0
+    tau_adapt: float = 700.0
+    adapt_strength: float = 1.8
+    resistance: float = 1.0
+    capacitance: float = 1.0
+    learn_tau: bool = False
+    per_neuron_tau: bool = False
 
 
 @dataclass
 class ModelConfig:
-    """Network layout, weight initialisation, bias spikes and the simulator."""
+    """Network layout, weight initialisation, bias spikes and the simulator.
+
+    Time-stepped networks run round(sim_time / dt) steps of dt; per layer they may be
+    ``recurrent`` (all-to-all) with feed-forward ``delays`` (in steps); ``adaptive_neurons``
+    says how many neurons of an alif layer adapt (empty: all). The label layer is ``spiking``
+    or a non-spiking ``membrane`` integrator, read out as spike_count, max_membrane,
+    mean_membrane or first_spike over the last ``readout_steps`` steps (null: all).
+    ``weight_init`` normal draws N(weight_mean, weight_std^2); uniform_fan_in draws
+    U(-1/sqrt(n_in), 1/sqrt(n_in)) as torch.nn.Linear does.
+    """
 
     neuron: NeuronConfig = field(default_factory=NeuronConfig)
     n_inputs: int = 4
@@ -114,11 +160,22 @@ class ModelConfig:
     simulator: str = "exact"
     dt: float = 0.01
     sim_time: float = 4.0
+    weight_init: str = "normal"
+    recurrent: list[bool] = field(default_factory=list)
+    adaptive_neurons: list[int] = field(default_factory=list)
+    delays: list[int] = field(default_factory=list)
+    output: str = "spiking"
+    readout: str = "spike_count"
+    readout_steps: int | None = None
 
 
 @dataclass
 class LossConfig:
-    """Loss: time-to-first-spike (xi, alpha, beta) or MSE to target times (t_correct, t_wrong)."""
+    """Loss. First-spike rules: time-to-first-spike (xi, alpha, beta) or MSE to target times
+    (t_correct, t_wrong). Time-stepped rules: cross_entropy on the read-out (first_spike
+    read-outs use the temperature xi) or mse_count to target spike counts (count_correct and
+    count_wrong, as fractions of the read-out steps); rate_regularization adds
+    strength x mean over hidden neurons of (rate - target_rate)^2, rates in spikes per step."""
 
     type: str = "ttfs"
     xi: float = 0.2
@@ -126,6 +183,19 @@ class LossConfig:
     beta: float = 1.0
     t_correct: float = 1.0
     t_wrong: float = 2.0
+    count_correct: float = 0.8
+    count_wrong: float = 0.2
+    rate_regularization: float = 0.0
+    target_rate: float = 0.02
+
+
+@dataclass
+class SurrogateConfig:
+    """The surrogate spike derivative of BPTT: fast_sigmoid, arctan or triangle (LSNN)."""
+
+    type: str = "fast_sigmoid"
+    slope: float = 25.0
+    dampening: float = 1.0
 
 
 @dataclass
@@ -153,6 +223,7 @@ class LearningConfig:
 
     rule: str = "first_spike_et"
     loss: LossConfig = field(default_factory=LossConfig)
+    surrogate: SurrogateConfig = field(default_factory=SurrogateConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     lr_scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
 
@@ -455,6 +526,7 @@ _INPUT_HINTS: dict[str, Any] = {
     "model.bias_times": list[list[float]] | list[float],
     "training.weight_bumping.max_missing": list[float] | float,
     "learning.lr_scheduler.type": str | None,
+    "model.recurrent": list[bool] | bool,
 }
 
 
@@ -603,6 +675,11 @@ def _normalize(cfg: ExperimentConfig) -> None:
     bumping = cfg.training.weight_bumping
     if isinstance(bumping.max_missing, float):
         bumping.max_missing = [bumping.max_missing] * n_layers
+    if isinstance(cfg.model.recurrent, bool):
+        cfg.model.recurrent = [cfg.model.recurrent] * n_layers
+    for key, empty in (("recurrent", False), ("delays", 0)):
+        if not getattr(cfg.model, key):
+            setattr(cfg.model, key, [empty] * n_layers)
     scheduler = cfg.learning.lr_scheduler
     if scheduler.type is None or scheduler.type.lower() == "none":
         scheduler.type = "none"
@@ -641,6 +718,13 @@ _ENUMS: tuple[tuple[str, Sequence[str]], ...] = (
     ("learning.optimizer.type", OPTIMIZER_TYPES),
     ("learning.lr_scheduler.type", SCHEDULER_TYPES),
     ("training.device", DEVICES),
+    ("dataset.encoding.type", ENCODINGS),
+    ("model.neuron.type", NEURON_TYPES),
+    ("model.neuron.reset", RESETS),
+    ("model.weight_init", WEIGHT_INITS),
+    ("model.output", OUTPUT_LAYERS),
+    ("model.readout", READOUTS),
+    ("learning.surrogate.type", SURROGATES),
 )
 _POSITIVE = (
     "dataset.train_size",
@@ -663,6 +747,12 @@ _POSITIVE = (
     "training.batch_size",
     "training.batch_size_eval",
     "training.max_dw_norm",
+    "dataset.encoding.thresholds",
+    "model.neuron.tau_adapt",
+    "model.neuron.resistance",
+    "model.neuron.capacitance",
+    "model.readout_steps",
+    "learning.surrogate.slope",
 )
 _NON_NEGATIVE = (
     "model.weight_std",
@@ -670,6 +760,16 @@ _NON_NEGATIVE = (
     "learning.optimizer.momentum",
     "training.weight_bumping.value",
     "training.input_noise.std",
+    "dataset.encoding.rate_gain",
+    "model.neuron.refractory_steps",
+    "model.neuron.adapt_strength",
+    "model.adaptive_neurons",
+    "model.delays",
+    "learning.surrogate.dampening",
+    "learning.loss.count_correct",
+    "learning.loss.count_wrong",
+    "learning.loss.rate_regularization",
+    "learning.loss.target_rate",
 )
 _SEEDS = (
     "dataset.train_seed",
@@ -689,6 +789,8 @@ _PER_LAYER = (
     "model.weight_std",
     "model.bias_times",
     "training.weight_bumping.max_missing",
+    "model.recurrent",
+    "model.delays",
 )
 
 
@@ -720,6 +822,7 @@ def _validate(cfg: ExperimentConfig, problems: _Problems) -> None:
     _check_layer_lengths(cfg, problems)
     _check_dataset_shape(cfg, problems)
     _check_tau_ratio(cfg, problems)
+    _check_rule_fit(cfg, problems)
 
 
 def _check_name(cfg: ExperimentConfig, problems: _Problems) -> None:
@@ -816,6 +919,8 @@ def _check_dataset_shape(cfg: ExperimentConfig, problems: _Problems) -> None:
     if not problems.usable("dataset.name") or dataset not in DATASET_SHAPES:
         return
     n_inputs, n_classes = DATASET_SHAPES[dataset]
+    if dataset == SEQUENTIAL_DATASET and problems.usable("dataset.encoding.thresholds"):
+        n_inputs = 2 * cfg.dataset.encoding.thresholds
     if problems.usable("model.n_inputs") and cfg.model.n_inputs != n_inputs:
         problems.note(
             f"{problems.name('model.n_inputs')} is {cfg.model.n_inputs} but dataset "
@@ -1097,3 +1202,120 @@ def _legacy_neuron(neuron: Mapping[str, Any], out: dict) -> None:
         tau_mem / tau_syn, FIRST_SPIKE_TAU_RATIOS["first_spike_dt"], rel_tol=1e-9
     )
     _put(out, "learning.rule", "first_spike_dt" if is_dt else "first_spike_et")
+
+
+def n_steps(model: ModelConfig) -> int:
+    """Number of steps of a time-stepped simulation: round(sim_time / dt)."""
+    return max(1, round(model.sim_time / model.dt))
+
+
+def _check_rule_fit(cfg: ExperimentConfig, problems: _Problems) -> None:
+    """Settings that only one family of rules (first-spike or time-stepped) can use."""
+    rule = cfg.learning.rule
+    if not problems.usable("learning.rule") or rule not in RULES:
+        return
+    if rule in TIME_STEPPED_RULES:
+        _check_time_stepped(cfg, problems)
+        return
+    family = "time-stepped rules (bptt, deep_r)"
+    misfits = (
+        ("learning.loss.type", FIRST_SPIKE_LOSSES),
+        ("model.neuron.type", ("synaptic",)),
+        ("dataset.encoding.type", ("latency",)),
+    )
+    for path, allowed in misfits:
+        value = _get(cfg, path)
+        if problems.usable(path) and value not in allowed:
+            options = " or ".join(repr(item) for item in allowed)
+            problems.add(
+                path,
+                f"{value!r} is for {family}; learning.rule {rule!r} needs {options}",
+            )
+    if problems.usable("dataset.name") and cfg.dataset.name == SEQUENTIAL_DATASET:
+        problems.add(
+            "dataset.name",
+            f"{SEQUENTIAL_DATASET!r} is presented pixel by pixel and needs a time-stepped rule "
+            "(learning.rule: bptt); first-spike rules take mnist",
+        )
+
+
+def _check_time_stepped(cfg: ExperimentConfig, problems: _Problems) -> None:
+    """Consistency of a time-stepped (BPTT) network's config."""
+    model, rule = cfg.model, cfg.learning.rule
+    if problems.usable("learning.loss.type") and cfg.learning.loss.type not in TIME_STEPPED_LOSSES:
+        problems.add(
+            "learning.loss.type",
+            f"{cfg.learning.loss.type!r} is for first-spike rules; learning.rule {rule!r} needs "
+            "'cross_entropy' or 'mse_count'",
+        )
+    encoding = cfg.dataset.encoding.type
+    if problems.usable("model.bias_times") and any(model.bias_times) and encoding != "latency":
+        problems.add(
+            "model.bias_times",
+            f"bias spikes go with latency-coded inputs, not {encoding!r} ones; set "
+            "model.bias_times: []",
+        )
+    if problems.usable("model.output", "model.readout") and model.output == "membrane":
+        if model.readout in ("spike_count", "first_spike"):
+            problems.add(
+                "model.readout",
+                f"{model.readout!r} needs a spiking label layer (model.output: spiking); a "
+                "membrane output is read as max_membrane or mean_membrane",
+            )
+    if not problems.usable("model.dt", "model.sim_time"):
+        return
+    steps = n_steps(model)
+    if problems.usable("model.readout_steps") and (model.readout_steps or 0) > steps:
+        problems.add(
+            "model.readout_steps",
+            f"is {model.readout_steps} but the simulation has only {steps} steps "
+            "(model.sim_time / model.dt)",
+        )
+    neuron = model.neuron
+    if neuron.type == "lapicque" and model.dt >= neuron.resistance * neuron.capacitance:
+        problems.add(
+            "model.dt",
+            f"must be shorter than R C = {neuron.resistance * neuron.capacitance:g} "
+            "(model.neuron.resistance x capacitance) for the lapicque neuron",
+        )
+    _check_adaptive(cfg, problems)
+    _check_sequence(cfg, problems, steps)
+
+
+def _check_adaptive(cfg: ExperimentConfig, problems: _Problems) -> None:
+    """adaptive_neurons: empty, or one count per layer within the layer's size."""
+    model = cfg.model
+    if not model.adaptive_neurons or not problems.usable(
+        "model.adaptive_neurons", "model.layer_sizes"
+    ):
+        return
+    if len(model.adaptive_neurons) != len(model.layer_sizes):
+        problems.add(
+            "model.adaptive_neurons",
+            f"has {_count(len(model.adaptive_neurons), 'entry', 'entries')} but model.layer_sizes "
+            f"has {_count(len(model.layer_sizes), 'layer', 'layers')}; give one count per layer "
+            "or leave it empty (all neurons of alif layers adapt)",
+        )
+        return
+    for k, (count, size) in enumerate(zip(model.adaptive_neurons, model.layer_sizes, strict=True)):
+        if count > size:
+            problems.add(f"model.adaptive_neurons[{k}]", f"is {count} but layer {k} has {size}")
+
+
+def _check_sequence(cfg: ExperimentConfig, problems: _Problems, steps: int) -> None:
+    """Sequential MNIST and the threshold-crossing encoder belong together."""
+    encoding, name = cfg.dataset.encoding.type, cfg.dataset.name
+    if not problems.usable("dataset.name", "dataset.encoding.type"):
+        return
+    if (name == SEQUENTIAL_DATASET) != (encoding == "threshold_crossing"):
+        problems.add(
+            "dataset.encoding.type",
+            f"dataset {SEQUENTIAL_DATASET!r} and the encoding 'threshold_crossing' go together "
+            f"(got dataset {name!r} with encoding {encoding!r})",
+        )
+    elif name == SEQUENTIAL_DATASET and steps < SEQUENCE_LENGTH:
+        problems.add(
+            "model.sim_time",
+            f"gives {steps} steps but sequential MNIST presents {SEQUENCE_LENGTH} pixels, one per "
+            f"step; set model.sim_time >= {SEQUENCE_LENGTH} x model.dt (plus the read-out steps)",
+        )

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import torch
 
-from snnexp.config import ExperimentConfig
+from snnexp.config import TIME_STEPPED_RULES, ExperimentConfig, n_steps
+from snnexp.data.encoding import SpikeEncoder
 from snnexp.errors import SnnexpError
 from snnexp.layers import FIRST_SPIKE_FUNCTIONS, FirstSpikeLayer, FirstSpikeNetwork
-from snnexp.losses import SpikeTimeLoss
+from snnexp.losses import ReadoutLoss, SpikeTimeLoss
 from snnexp.neurons.first_spike import NeuronParams
+from snnexp.neurons.surrogate import Surrogate
+from snnexp.spiking import SpikingLayer, SpikingNeurons, TimeSteppedNetwork
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -40,15 +43,28 @@ def neuron_params(cfg: ExperimentConfig) -> NeuronParams:
     )
 
 
+def is_time_stepped(cfg: ExperimentConfig) -> bool:
+    """Whether the config's rule trains a time-stepped network by BPTT."""
+    return cfg.learning.rule in TIME_STEPPED_RULES
+
+
 def build_network(
     cfg: ExperimentConfig, generator: torch.Generator | None = None, training: bool = True
-) -> FirstSpikeNetwork:
-    """The layered first-spike network of ``cfg.model``, weights drawn from N(mean_k, std_k^2).
+) -> FirstSpikeNetwork | TimeSteppedNetwork:
+    """The network of ``cfg.model``: first-spike layers (weights from N(mean_k, std_k^2)) for
+    the first-spike rules, a :class:`TimeSteppedNetwork` for BPTT.
 
     ``training=False`` builds it for evaluation only, where ``model.simulator: stepped`` is
-    allowed (see :mod:`snnexp.stepped_network`).
+    allowed for first-spike networks (see :mod:`snnexp.stepped_network`).
     """
     rule = cfg.learning.rule
+    if rule == "deep_r":
+        raise SnnexpError(
+            "learning.rule 'deep_r' (BPTT with rewiring) is not implemented in this version of "
+            "snnexp; use learning.rule: bptt"
+        )
+    if is_time_stepped(cfg):
+        return build_time_stepped_network(cfg, generator)
     if rule not in FIRST_SPIKE_FUNCTIONS:
         raise SnnexpError(
             f"learning.rule {rule!r} is not implemented in this version of snnexp; "
@@ -79,9 +95,81 @@ def build_network(
     return FirstSpikeNetwork(layers)
 
 
-def build_loss(cfg: ExperimentConfig) -> SpikeTimeLoss:
+def build_time_stepped_network(
+    cfg: ExperimentConfig, generator: torch.Generator | None = None
+) -> TimeSteppedNetwork:
+    """The BPTT network of ``cfg.model``: spiking layers (recurrent and delayed where asked),
+    the label layer spiking or a membrane integrator, fed by the configured spike encoder."""
+    model, neuron, encoding = cfg.model, cfg.model.neuron, cfg.dataset.encoding
+    dtype = DTYPES[model.dtype]
+    surrogate = Surrogate(**vars(cfg.learning.surrogate))
+    encoder = SpikeEncoder(
+        type=encoding.type,
+        dt=model.dt,
+        t_early=encoding.t_early,
+        t_late=encoding.t_late,
+        rate_gain=encoding.rate_gain,
+        thresholds=encoding.thresholds,
+    )
+    sizes = [encoder.n_inputs(model.n_inputs), *model.layer_sizes]
+    layers = []
+    for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        neurons = SpikingNeurons(
+            n_out,
+            neuron.type,
+            dt=model.dt,
+            tau_mem=neuron.tau_mem,
+            tau_syn=neuron.tau_syn,
+            tau_adapt=neuron.tau_adapt,
+            adapt_strength=neuron.adapt_strength,
+            n_adaptive=model.adaptive_neurons[k] if model.adaptive_neurons else None,
+            threshold=neuron.threshold,
+            reset=neuron.reset,
+            refractory_steps=neuron.refractory_steps,
+            resistance=neuron.resistance,
+            capacitance=neuron.capacitance,
+            learn_tau=neuron.learn_tau,
+            per_neuron_tau=neuron.per_neuron_tau,
+            surrogate=surrogate,
+            dtype=dtype,
+        )
+        is_label_layer = k == len(model.layer_sizes) - 1
+        layer = SpikingLayer(
+            n_in,
+            neurons,
+            recurrent=model.recurrent[k],
+            delay=model.delays[k],
+            spiking=not (is_label_layer and model.output == "membrane"),
+            bias_times=model.bias_times[k],
+        )
+        layer.reset_parameters(
+            model.weight_init, model.weight_mean[k], model.weight_std[k], generator=generator
+        )
+        layers.append(layer)
+    return TimeSteppedNetwork(
+        layers,
+        encoder,
+        steps=n_steps(model),
+        readout=model.readout,
+        readout_steps=model.readout_steps,
+        xi=cfg.learning.loss.xi,
+    )
+
+
+def build_loss(cfg: ExperimentConfig) -> SpikeTimeLoss | ReadoutLoss:
     """The configured loss and read-out."""
     loss = cfg.learning.loss
+    if is_time_stepped(cfg):
+        steps = n_steps(cfg.model)
+        return ReadoutLoss(
+            type=loss.type,
+            window_steps=cfg.model.readout_steps or steps,
+            steps=steps,
+            count_correct=loss.count_correct,
+            count_wrong=loss.count_wrong,
+            rate_regularization=loss.rate_regularization,
+            target_rate=loss.target_rate,
+        )
     return SpikeTimeLoss(
         type=loss.type,
         tau_syn=cfg.model.neuron.tau_syn,

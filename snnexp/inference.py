@@ -13,10 +13,10 @@ from snnexp.data import load_split
 from snnexp.errors import ResultsError
 from snnexp.experiment import DTYPES, build_loss, build_network, resolve_device
 from snnexp.layers import FirstSpikeNetwork
-from snnexp.losses import SpikeTimeLoss
 from snnexp.results import CONFIG_FILE, load_checkpoint, resolve_savepoint
+from snnexp.spiking import TimeSteppedNetwork
 from snnexp.stepped_network import SteppedNetwork
-from snnexp.train import EvalResult, evaluate
+from snnexp.train import EvalResult, Loss, evaluate
 
 
 @dataclass
@@ -24,8 +24,8 @@ class SavedNetwork:
     """A network restored from a savepoint, with the config and loss of its run."""
 
     cfg: ExperimentConfig
-    model: FirstSpikeNetwork
-    loss_fn: SpikeTimeLoss
+    model: FirstSpikeNetwork | TimeSteppedNetwork
+    loss_fn: Loss
     epoch: int
     run_dir: Path
     epoch_dir: Path
@@ -95,6 +95,8 @@ def evaluate_saved(
     data.labels = data.labels.to(saved.device)
     model: torch.nn.Module = saved.model
     if simulator == "stepped":
+        if not isinstance(saved.model, FirstSpikeNetwork):
+            raise ValueError("the stepped simulator evaluates first-spike networks only")
         model_cfg = saved.cfg.model
         model = SteppedNetwork(saved.model, dt or model_cfg.dt, sim_time or model_cfg.sim_time)
     return evaluate(model, saved.loss_fn, data, batch_size or saved.cfg.training.batch_size_eval)

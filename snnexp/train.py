@@ -30,17 +30,23 @@ from snnexp.experiment import (
     build_network,
     build_optimizer,
     build_scheduler,
+    is_time_stepped,
     resolve_device,
 )
 from snnexp.layers import FirstSpikeNetwork
-from snnexp.losses import SpikeTimeLoss
+from snnexp.losses import ReadoutLoss, SpikeTimeLoss
 from snnexp.results import HISTORY_COLUMNS, save_savepoint, write_history
+from snnexp.spiking import TimeSteppedNetwork
 
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 CHECKPOINT_FORMAT = 1
 MAX_SAVED_HIDDEN_VALUES = 5_000_000
+Loss = SpikeTimeLoss | ReadoutLoss
+TRACE_SPLIT = "test"
+TRACE_SAMPLES = 4
+"""Time-stepped savepoints store every step of the first TRACE_SAMPLES test samples."""
 
 
 @dataclass
@@ -49,17 +55,21 @@ class EvalResult:
 
     loss: float
     accuracy: float
-    output_times: torch.Tensor
-    hidden_times: list[torch.Tensor]
+    outputs: torch.Tensor
+    hidden: list[torch.Tensor]
     predictions: torch.Tensor
     labels: torch.Tensor
 
 
 @torch.no_grad()
 def evaluate(
-    model: torch.nn.Module, loss_fn: SpikeTimeLoss, split: EncodedSplit, batch_size: int
+    model: torch.nn.Module, loss_fn: Loss, split: EncodedSplit, batch_size: int
 ) -> EvalResult:
-    """Loss (mean over samples) and accuracy of ``model`` on ``split``, in batches."""
+    """Loss (mean over samples) and accuracy of ``model`` on ``split``, in batches.
+
+    ``outputs`` are the label spike times (first-spike networks) or the read-out scores
+    (time-stepped networks), ``hidden`` the hidden layers' spike times or spike counts.
+    """
     outputs, hidden, losses = [], [], []
     for start in range(0, len(split.labels), batch_size):
         times = split.input_times[start : start + batch_size]
@@ -68,14 +78,14 @@ def evaluate(
         losses.append(loss_fn.per_sample(out, labels))
         outputs.append(out)
         hidden.append(hid)
-    output_times = torch.cat(outputs).cpu()
-    predictions = loss_fn.predict(output_times)
+    label_outputs = torch.cat(outputs).cpu()
+    predictions = loss_fn.predict(label_outputs)
     labels = split.labels.cpu()
     return EvalResult(
         loss=torch.cat(losses).mean().item(),
         accuracy=(predictions == labels).double().mean().item(),
-        output_times=output_times,
-        hidden_times=[torch.cat(layer).cpu() for layer in zip(*hidden, strict=True)],
+        outputs=label_outputs,
+        hidden=[torch.cat(layer).cpu() for layer in zip(*hidden, strict=True)],
         predictions=predictions,
         labels=labels,
     )
@@ -171,6 +181,8 @@ class Trainer:
         losses, correct, bumps = [], 0, 0
         self._evaluated.clear()
         self.model.train()
+        if isinstance(self.model, TimeSteppedNetwork):
+            self.model.generator = self.generator
         for batch, start in enumerate(range(0, len(order), cfg.batch_size)):
             index = order[start : start + cfg.batch_size]
             times, labels = train.input_times[index], train.labels[index]
@@ -179,12 +191,12 @@ class Trainer:
                     times, cfg.input_noise.mean, cfg.input_noise.std, self.generator
                 )
             self.optimizer.zero_grad()
-            label_times, hidden_times = self.model(times)
-            correct += (self.loss_fn.predict(label_times) == labels).sum().item()
-            if self._maybe_bump([*hidden_times, label_times]):
+            outputs, hidden = self.model(times)
+            correct += (self.loss_fn.predict(outputs) == labels).sum().item()
+            if self._maybe_bump([*hidden, outputs]):
                 bumps += 1
                 continue
-            loss = self.loss_fn(label_times, labels)
+            loss = self.loss_fn.training_loss(outputs, hidden, labels)
             if not torch.isfinite(loss):
                 raise TrainingError(
                     f"the loss became {loss.item()} in epoch {self.epoch + 1}, batch {batch}; the "
@@ -194,6 +206,8 @@ class Trainer:
             loss.backward()
             self.optimizer.step()
             losses.append(loss.item())
+        if isinstance(self.model, TimeSteppedNetwork):
+            self.model.generator = None
         if self.scheduler is not None:
             self.scheduler.step()
         self.epoch += 1
@@ -213,7 +227,7 @@ class Trainer:
         """Weight bumping as published: bump the first layer with too many missing spikes (and
         skip the optimizer step); the bump doubles while the same layer keeps needing it."""
         cfg = self.cfg.training.weight_bumping
-        if not cfg.enabled:
+        if not cfg.enabled or is_time_stepped(self.cfg):
             return False
         missing = layer_missing_spikes(layer_times, cfg.max_missing)
         if missing is None:
@@ -257,18 +271,28 @@ class Trainer:
             result = self._evaluate(name)
             arrays: dict[str, Any] = {
                 "labels": result.labels.numpy(),
-                "output_times": result.output_times.double().numpy(),
+                self.loss_fn.output_key: result.outputs.double().numpy(),
                 "predictions": result.predictions.numpy(),
                 "loss": result.loss,
                 "accuracy": result.accuracy,
             }
-            for k, hidden in enumerate(result.hidden_times):
+            for k, hidden in enumerate(result.hidden):
                 if hidden.numel() <= MAX_SAVED_HIDDEN_VALUES:
-                    arrays[f"hidden_times_{k}"] = hidden.double().numpy()
+                    arrays[f"{self.loss_fn.hidden_key}_{k}"] = hidden.double().numpy()
             if split.samples is not None:
                 arrays["samples"] = split.samples
+            if name == TRACE_SPLIT and isinstance(self.model, TimeSteppedNetwork):
+                arrays |= self._traces(split)
             outputs[name] = arrays
         return outputs
+
+    def _traces(self, split: EncodedSplit) -> dict[str, np.ndarray]:
+        """Every step of the first few samples of ``split`` (rasters and membrane traces)."""
+        assert isinstance(self.model, TimeSteppedNetwork)
+        recorded = self.model.record(split.input_times[:TRACE_SAMPLES])
+        traces = {f"trace_{key}": value.float().cpu().numpy() for key, value in recorded.items()}
+        traces["trace_labels"] = split.labels[:TRACE_SAMPLES].cpu().numpy()
+        return traces
 
     def state_dict(self) -> dict[str, Any]:
         """Checkpoint payload: plain tensors, numbers, strings (loads with weights_only=True)."""

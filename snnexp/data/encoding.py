@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -18,3 +20,116 @@ def latency_encode(
     """
     v = torch.as_tensor(values).to(torch.float64)
     return t_early + v * (t_late - t_early)
+
+
+def intensity(times: torch.Tensor, t_early: float, t_late: float) -> torch.Tensor:
+    """The value a latency code stands for, as an intensity in [0, 1]:
+
+        p = (t_late - t) / (t_late - t_early),
+
+    1 for the earliest spikes, 0 at t_late and for missing spikes (+inf). For MNIST this is the
+    pixel intensity raw / 256.
+    """
+    return ((t_late - times) / (t_late - t_early)).clamp(0.0, 1.0).nan_to_num(0.0)
+
+
+def latency_spike_train(times: torch.Tensor, dt: float, start: int, length: int) -> torch.Tensor:
+    """Steps ``start .. start + length - 1`` of a latency code: a spike at time t falls into
+    step floor(t / dt) (step n covers [n dt, (n + 1) dt)). ``(batch, n)`` times ->
+    ``(length, batch, n)`` spikes in {0, 1}; +inf never spikes."""
+    step = torch.floor(times / dt)
+    steps = torch.arange(start, start + length, device=times.device, dtype=times.dtype)
+    return (steps.view(-1, 1, 1) == step.unsqueeze(0)).to(times.dtype)
+
+
+def rate_spike_train(
+    times: torch.Tensor,
+    t_early: float,
+    t_late: float,
+    gain: float,
+    length: int,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """A Bernoulli spike train of ``length`` steps, spike probability per step
+    min(1, gain p) with p the :func:`intensity` of the latency code. Random numbers come from
+    ``generator`` (a CPU generator: the same spikes on every device)."""
+    probability = (gain * intensity(times, t_early, t_late)).clamp(max=1.0)
+    draws = torch.rand((length, *times.shape), generator=generator, dtype=times.dtype)
+    return (draws.to(times.device) < probability.unsqueeze(0)).to(times.dtype)
+
+
+def threshold_levels(n_thresholds: int) -> torch.Tensor:
+    """Evenly spaced levels j / (n + 1), j = 1..n, in (0, 1)."""
+    return torch.arange(1, n_thresholds + 1, dtype=torch.float64) / (n_thresholds + 1)
+
+
+def threshold_crossing_spike_train(
+    times: torch.Tensor,
+    t_early: float,
+    t_late: float,
+    n_thresholds: int,
+    start: int,
+    length: int,
+) -> torch.Tensor:
+    """Sequential input as in LSNN (Bellec et al. 2018): the values of ``times`` (pixels in
+    order) are presented one per step, step k showing p_k (the :func:`intensity`; p_{-1} = 0,
+    nothing after the last value). Input neuron j < n fires when p crosses level theta_j upward
+    (p_{k-1} < theta_j <= p_k), neuron n + j when it crosses downward
+    (p_{k-1} >= theta_j > p_k). ``(batch, L)`` -> ``(length, batch, 2 n)``."""
+    p = intensity(times, t_early, t_late)
+    levels = threshold_levels(n_thresholds).to(times.device, times.dtype)
+    batch, n_values = p.shape
+    out = torch.zeros((length, batch, 2 * n_thresholds), device=times.device, dtype=times.dtype)
+    first, last = max(start, 0), min(start + length, n_values)
+    if first >= last:
+        return out
+    padded = torch.cat([torch.zeros_like(p[:, :1]), p], dim=1)
+    now = padded[:, first + 1 : last + 1].T.unsqueeze(-1)
+    before = padded[:, first:last].T.unsqueeze(-1)
+    up = (before < levels) & (levels <= now)
+    down = (before >= levels) & (levels > now)
+    out[first - start : last - start] = torch.cat([up, down], dim=-1).to(times.dtype)
+    return out
+
+
+@dataclass(frozen=True)
+class SpikeEncoder:
+    """Turns latency-coded input times ``(batch, n)`` into spike trains, chunk by chunk.
+
+    ``type`` is ``latency``, ``rate`` or ``threshold_crossing`` (see the functions above);
+    ``dt`` is the step of the simulation, ``t_early`` / ``t_late`` those of the latency code.
+    """
+
+    type: str = "latency"
+    dt: float = 0.1
+    t_early: float = 0.15
+    t_late: float = 2.0
+    rate_gain: float = 1.0
+    thresholds: int = 40
+
+    @property
+    def is_random(self) -> bool:
+        """Whether the spike trains are drawn at random (rate code)."""
+        return self.type == "rate"
+
+    def n_inputs(self, n_values: int) -> int:
+        """Input neurons for ``n_values`` values per sample."""
+        return 2 * self.thresholds if self.type == "threshold_crossing" else n_values
+
+    def __call__(
+        self, times: torch.Tensor, start: int, length: int, generator: torch.Generator
+    ) -> torch.Tensor:
+        """Steps ``start .. start + length - 1`` as ``(length, batch, n_inputs)``."""
+        if self.type == "latency":
+            return latency_spike_train(times, self.dt, start, length)
+        if self.type == "rate":
+            return rate_spike_train(
+                times, self.t_early, self.t_late, self.rate_gain, length, generator
+            )
+        if self.type == "threshold_crossing":
+            return threshold_crossing_spike_train(
+                times, self.t_early, self.t_late, self.thresholds, start, length
+            )
+        raise ValueError(
+            f"unknown encoding {self.type!r}; available: latency, rate, threshold_crossing"
+        )

@@ -125,6 +125,7 @@ DATASETS: dict[str, tuple[ImageSet, Preprocessing]] = {
     "16x16_mnist": (MNIST, CROPPED_16X16),
     "fashion_mnist": (FASHION_MNIST, FULL_28X28),
     "16x16_fashion_mnist": (FASHION_MNIST, CROPPED_16X16),
+    "sequential_mnist": (MNIST, FULL_28X28),
 }
 """Config name -> (files, preprocessing) of every MNIST-family dataset."""
 

@@ -14,6 +14,9 @@ functions. Figure names (file stems) by family:
 - ``yin_yang``: ``yin_yang_map_<split>``, ``yin_yang_label_times_<split>``,
   ``yin_yang_time_difference_<split>``, ``yin_yang_hidden_times_<split>``
 - ``digits``: ``examples_<split>`` (only where a savepoint stores the images)
+- ``activity`` (time-stepped runs): ``output_scores_<split>`` (read-out scores sorted by true
+  class, in place of the output times), ``firing_rates_<split>``, ``spike_raster`` and
+  ``membrane_traces`` (a test sample traced at the savepoint)
 - ``summary``: ``summary`` (one page, config essentials in the caption)
 - ``comparison``: ``untrained_vs_trained`` (``epoch_0`` against the savepoint)
 """
@@ -31,6 +34,13 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from snnexp.errors import SnnexpError
+from snnexp.plots.activity import (
+    hidden_counts,
+    plot_firing_rates,
+    plot_membrane_traces,
+    plot_spike_raster,
+    trace_layers,
+)
 from snnexp.plots.comparison import SavepointPanels, plot_comparison
 from snnexp.plots.confusion import confusion_matrix, plot_confusion, plot_per_class_accuracy
 from snnexp.plots.curves import plot_curves, plot_lr_and_bumps
@@ -39,6 +49,7 @@ from snnexp.plots.histograms import hidden_layers, plot_spike_time_histograms
 from snnexp.plots.io import (
     HISTORY_FILE,
     config_value,
+    label_outputs,
     read_config,
     read_history,
     read_outputs,
@@ -46,6 +57,7 @@ from snnexp.plots.io import (
     savepoint_epoch,
 )
 from snnexp.plots.spike_times import (
+    OUTPUT_TIME_LABEL,
     plot_output_times,
     plot_output_times_over_training,
     sorted_output_stats,
@@ -67,6 +79,7 @@ logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 SPLIT_NAMES = {"train": "training set", "val": "validation set", "test": "test set"}
+SCORE_LABEL = "read-out score"
 HIDDEN_MAP_NEURONS = 6
 CHECKPOINT_FILE = "checkpoint.pt"
 
@@ -160,6 +173,20 @@ class _Run:
     def names(self, n_classes: int) -> list[str]:
         return class_names(self.dataset, n_classes)
 
+    @property
+    def time_stepped(self) -> bool:
+        """Whether the run is a time-stepped (BPTT) one: its label outputs are scores."""
+        return config_value(self.config, "learning.rule") in ("bptt", "deep_r")
+
+    @property
+    def output_name(self) -> str:
+        """File-stem stem of the sorted label-output figures."""
+        return "output_scores" if self.time_stepped else "output_times"
+
+    @property
+    def output_label(self) -> str:
+        return SCORE_LABEL if self.time_stepped else OUTPUT_TIME_LABEL
+
 
 def _plan(run_dir: Path, epoch_dir: Path) -> list[FigureJob]:
     config = read_config(run_dir)
@@ -208,7 +235,8 @@ def _curve_jobs(run: _Run) -> list[FigureJob]:
 
 
 def _split_jobs(run: _Run, split: str, outputs: dict[str, np.ndarray]) -> list[FigureJob]:
-    labels, predictions, times = outputs["labels"], outputs["predictions"], outputs["output_times"]
+    labels, predictions = outputs["labels"], outputs["predictions"]
+    _, times = label_outputs(outputs)
     n_classes = times.shape[1]
     names = run.names(n_classes)
     title = f"{run.heading}, {SPLIT_NAMES[split]}"
@@ -219,21 +247,32 @@ def _split_jobs(run: _Run, split: str, outputs: dict[str, np.ndarray]) -> list[F
 
     def output_times() -> Figure:
         mean, std = sorted_output_stats(times, labels)
-        return plot_output_times(mean, std, names, t_correct=t_correct, title=title)
+        return plot_output_times(
+            mean, std, names, t_correct=t_correct, title=title, ylabel=run.output_label
+        )
 
     jobs = [
         FigureJob(f"confusion_{split}", lambda: plot_confusion(matrix, names, title=title)),
-        FigureJob(f"output_times_{split}", output_times),
-        FigureJob(
-            f"spike_time_histograms_{split}",
-            lambda: plot_spike_time_histograms(times, labels, hidden_layers(outputs), title=title),
-        ),
+        FigureJob(f"{run.output_name}_{split}", output_times),
     ]
+    if run.time_stepped:
+        jobs += _activity_jobs(run, split, outputs, title)
+    else:
+        jobs.append(
+            FigureJob(
+                f"spike_time_histograms_{split}",
+                lambda: plot_spike_time_histograms(
+                    times, labels, hidden_layers(outputs), title=title
+                ),
+            )
+        )
     samples = outputs.get("samples")
     if run.dataset == "yin_yang":
         if samples is None:
             logger.info("no samples in the %s outputs: skipping the Yin-Yang maps", split)
             return jobs
+        if run.time_stepped:
+            return jobs + _yin_yang_jobs(split, outputs, names, title)[:1]
         return jobs + _yin_yang_jobs(split, outputs, names, title)
     jobs.append(
         FigureJob(
@@ -261,7 +300,8 @@ def _split_jobs(run: _Run, split: str, outputs: dict[str, np.ndarray]) -> list[F
 def _yin_yang_jobs(
     split: str, outputs: dict[str, np.ndarray], names: list[str], title: str
 ) -> list[FigureJob]:
-    samples, labels, times = outputs["samples"], outputs["labels"], outputs["output_times"]
+    samples, labels = outputs["samples"], outputs["labels"]
+    _, times = label_outputs(outputs)
     jobs = [
         FigureJob(
             f"yin_yang_map_{split}",
@@ -295,6 +335,38 @@ def _yin_yang_jobs(
     return jobs
 
 
+def _activity_jobs(
+    run: _Run, split: str, outputs: dict[str, np.ndarray], title: str
+) -> list[FigureJob]:
+    """Firing rates of the split; raster and membrane traces where the savepoint traced a
+    sample (the test split)."""
+    dt = float(config_value(run.config, "model.dt", 1.0))
+    steps = max(1, round(float(config_value(run.config, "model.sim_time", 1.0)) / dt))
+    jobs = []
+    counts = hidden_counts(outputs)
+    if counts:
+        jobs.append(
+            FigureJob(
+                f"firing_rates_{split}", lambda: plot_firing_rates(counts, steps, title=title)
+            )
+        )
+    layers = trace_layers(outputs)
+    if layers:
+        label = run.names(label_outputs(outputs)[1].shape[1])[int(outputs["trace_labels"][0])]
+        threshold = float(config_value(run.config, "model.neuron.threshold", 1.0))
+        jobs += [
+            FigureJob(
+                "spike_raster",
+                lambda: plot_spike_raster(layers, dt, label=label, title=run.heading),
+            ),
+            FigureJob(
+                "membrane_traces",
+                lambda: plot_membrane_traces(outputs, dt, threshold, title=run.heading),
+            ),
+        ]
+    return jobs
+
+
 def _weight_jobs(run: _Run) -> list[FigureJob]:
     if not (run.epoch_dir / CHECKPOINT_FILE).is_file():
         logger.info("no %s in %s: skipping the weight figures", CHECKPOINT_FILE, run.epoch_dir)
@@ -313,7 +385,8 @@ def _weight_jobs(run: _Run) -> list[FigureJob]:
 
 
 def _panels(epoch: int, outputs: dict[str, np.ndarray]) -> SavepointPanels:
-    times, labels = outputs["output_times"], outputs["labels"]
+    labels = outputs["labels"]
+    _, times = label_outputs(outputs)
     mean, std = sorted_output_stats(times, labels)
     return SavepointPanels(
         epoch, confusion_matrix(labels, outputs["predictions"], times.shape[1]), mean, std
@@ -326,7 +399,7 @@ def _savepoint_jobs(run: _Run) -> list[FigureJob]:
     if split is None:
         return []
     outputs = run.outputs[split]
-    names = run.names(outputs["output_times"].shape[1])
+    names = run.names(label_outputs(outputs)[1].shape[1])
     split_name = SPLIT_NAMES[split]
 
     def summary() -> Figure:
@@ -347,6 +420,8 @@ def _savepoint_jobs(run: _Run) -> list[FigureJob]:
             split_name=split_name,
             yin_yang=yin_yang,
             title=run.heading,
+            quantity="read-out scores" if run.time_stepped else "output spike times",
+            ylabel=run.output_label,
         )
 
     jobs = [FigureJob("summary", summary)]
@@ -364,6 +439,7 @@ def _savepoint_jobs(run: _Run) -> list[FigureJob]:
                     _panels(run.epoch, outputs),
                     names,
                     title=f"{run.heading}, {split_name}",
+                    ylabel=run.output_label,
                 ),
             )
         )
@@ -381,7 +457,8 @@ def _savepoint_jobs(run: _Run) -> list[FigureJob]:
                 np.stack([s.std for s in stats]),
                 names,
                 title=f"{run.config.get('name', run.run_dir.name)}, {split_name}",
+                ylabel=run.output_label,
             )
 
-        jobs.append(FigureJob("output_times_over_training", over_training))
+        jobs.append(FigureJob(f"{run.output_name}_over_training", over_training))
     return jobs

@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from snnexp.plots.confusion import COLORBAR_LABEL, accuracy_summary, draw_confusion
-from snnexp.plots.spike_times import draw_output_times
+from snnexp.plots.spike_times import OUTPUT_TIME_LABEL, draw_output_times
 from snnexp.plots.style import PAGE_WIDTH, styled
 
 
@@ -28,6 +28,7 @@ def plot_comparison(
     class_names: Sequence[str],
     *,
     title: str | None = None,
+    ylabel: str = OUTPUT_TIME_LABEL,
 ) -> Figure:
     """Left column the untrained network, right column the trained one: output spike times
     by true class (top, shared time axis) and confusion matrices (bottom)."""
@@ -37,7 +38,14 @@ def plot_comparison(
         axes = fig.subplots(2, 2, height_ratios=[1.0, 1.1])
         top = [axes[0, 0], axes[0, 1]]
         for column, (panels, name) in enumerate(((before, "untrained"), (after, "trained"))):
-            draw_output_times(top[column], panels.mean, panels.std, class_names, legend=column == 1)
+            draw_output_times(
+                top[column],
+                panels.mean,
+                panels.std,
+                class_names,
+                legend=column == 1,
+                ylabel=ylabel,
+            )
             top[column].set_title(f"{name} (epoch {panels.epoch})", fontsize="small")
             image = draw_confusion(
                 axes[1, column], panels.matrix, class_names, colorbar=False, compact=True

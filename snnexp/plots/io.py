@@ -14,7 +14,9 @@ import yaml
 CONFIG_FILE = "config.yaml"
 HISTORY_FILE = "history.csv"
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy")
-OUTPUT_KEYS = ("labels", "output_times", "predictions")
+OUTPUT_KEYS = ("labels", "predictions")
+LABEL_OUTPUT_KEYS = ("output_times", "output_scores")
+"""Label-layer outputs: spike times (first-spike networks) or read-out scores (time-stepped)."""
 
 
 def _not_a_result_folder(path: Path) -> FileNotFoundError:
@@ -81,16 +83,24 @@ def read_outputs(epoch_dir: Path, split: str) -> dict[str, np.ndarray] | None:
     with np.load(path, allow_pickle=False) as npz:
         outputs = {key: npz[key] for key in npz.files}
     missing = [k for k in OUTPUT_KEYS if k not in outputs]
+    if not any(k in outputs for k in LABEL_OUTPUT_KEYS):
+        missing.append(" or ".join(LABEL_OUTPUT_KEYS))
     if missing:
         raise ValueError(f"{path} lacks the array(s) {', '.join(missing)}")
     n = len(outputs["labels"])
-    times = outputs["output_times"]
-    if times.ndim != 2 or times.shape[0] != n or outputs["predictions"].shape != (n,):
+    key, values = label_outputs(outputs)
+    if values.ndim != 2 or values.shape[0] != n or outputs["predictions"].shape != (n,):
         raise ValueError(
             f"{path}: labels {outputs['labels'].shape}, predictions "
-            f"{outputs['predictions'].shape} and output_times {times.shape} do not match"
+            f"{outputs['predictions'].shape} and {key} {values.shape} do not match"
         )
     return outputs
+
+
+def label_outputs(outputs: dict[str, np.ndarray]) -> tuple[str, np.ndarray]:
+    """(key, array) of the label layer's outputs: spike times or read-out scores."""
+    key = next(k for k in LABEL_OUTPUT_KEYS if k in outputs)
+    return key, outputs[key]
 
 
 def savepoint_epoch(epoch_dir: Path) -> int | None:

@@ -11,6 +11,8 @@ from matplotlib.figure import Figure
 
 from snnexp.plots.style import COLUMN_WIDTH, PAGE_WIDTH, TIME_LABEL, class_colors, styled
 
+OUTPUT_TIME_LABEL = f"output spike time {TIME_LABEL}"
+
 
 def sorted_output_stats(
     output_times: np.ndarray, labels: np.ndarray
@@ -47,12 +49,14 @@ def draw_output_times(
     *,
     t_correct: float | None = None,
     legend: bool = True,
+    ylabel: str = OUTPUT_TIME_LABEL,
 ) -> list[Artist]:
     """Grouped mean +- std of output spike times: one group per true class, one point per neuron.
 
     The correct neuron of each group is ringed in black; ``t_correct`` (target time of the
     correct neuron for MSE-type losses) is drawn as a dotted line when given. Returns the
-    legend handles; ``legend`` puts the legend to the right of ``ax``.
+    legend handles; ``legend`` puts the legend to the right of ``ax``. ``ylabel`` names the
+    quantity (read-out scores of time-stepped networks are drawn the same way).
     """
     n_classes = mean.shape[0]
     colors = class_colors(n_classes)
@@ -96,7 +100,7 @@ def draw_output_times(
     ax.set_xlim(-0.5, n_classes - 0.5)
     ax.grid(axis="x", visible=False)
     ax.set_xlabel("true class")
-    ax.set_ylabel(f"output spike time {TIME_LABEL}")
+    ax.set_ylabel(ylabel)
     if legend:
         ax.legend(
             handles=handles,
@@ -117,6 +121,7 @@ def plot_output_times(
     *,
     t_correct: float | None = None,
     title: str | None = None,
+    ylabel: str = OUTPUT_TIME_LABEL,
 ) -> Figure:
     """Figure of :func:`draw_output_times` with the legend to the right."""
     n_classes = mean.shape[0]
@@ -124,7 +129,7 @@ def plot_output_times(
         width = COLUMN_WIDTH + 1.2 if n_classes <= 5 else PAGE_WIDTH
         fig = Figure(figsize=(width, 2.6), layout="constrained")
         ax = fig.subplots()
-        draw_output_times(ax, mean, std, class_names, t_correct=t_correct)
+        draw_output_times(ax, mean, std, class_names, t_correct=t_correct, ylabel=ylabel)
         if title:
             ax.set_title(title)
     return fig
@@ -137,6 +142,7 @@ def plot_output_times_over_training(
     class_names: Sequence[str],
     *,
     title: str | None = None,
+    ylabel: str = OUTPUT_TIME_LABEL,
 ) -> Figure:
     """Per true class, each label neuron's mean +- std spike time at every savepoint.
 
@@ -170,7 +176,7 @@ def plot_output_times_over_training(
                 )
             ax.set_title(f"true class {class_names[c]}", fontsize="small")
             if c % columns == 0:
-                ax.set_ylabel(f"output spike time {TIME_LABEL}")
+                ax.set_ylabel(ylabel)
             if c >= n_classes - columns:
                 ax.set_xlabel("epoch")
         fig.legend(

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from snnexp.plots.confusion import accuracy_summary, draw_confusion, draw_per_class_accuracy
 from snnexp.plots.curves import draw_score
 from snnexp.plots.io import config_value
-from snnexp.plots.spike_times import draw_output_times
+from snnexp.plots.spike_times import OUTPUT_TIME_LABEL, draw_output_times
 from snnexp.plots.style import PAGE_WIDTH, styled
 from snnexp.plots.yin_yang import draw_yin_yang_map
 
@@ -58,6 +58,8 @@ def plot_summary(
     split_name: str,
     yin_yang: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     title: str | None = None,
+    quantity: str = "output spike times",
+    ylabel: str = OUTPUT_TIME_LABEL,
 ) -> Figure:
     """Four panels: (a) accuracy per epoch, (b) confusion matrix, (c) output spike times by
     true class, (d) the Yin-Yang map (``yin_yang`` = samples, labels, predictions) or the
@@ -74,8 +76,8 @@ def plot_summary(
         ax_b.set_title(
             f"(b) {split_name}: {accuracy_summary(matrix)}", fontsize="small", loc="left"
         )
-        draw_output_times(ax_c, mean, std, class_names)
-        ax_c.set_title(f"(c) output spike times, {split_name}", fontsize="small", loc="left")
+        draw_output_times(ax_c, mean, std, class_names, ylabel=ylabel)
+        ax_c.set_title(f"(c) {quantity}, {split_name}", fontsize="small", loc="left")
         if yin_yang is not None:
             draw_yin_yang_map(ax_d, *yin_yang, class_names, legend=False)
             ax_d.set_title(f"(d) predicted class, {split_name}", fontsize="small", loc="left")

@@ -1,0 +1,137 @@
+"""Time one BPTT training step of the 784-1000-10 leaky network (25 steps, batch 128).
+
+    python benchmarks/bptt_step.py [--batch 128] [--steps 25] [--repeats 20] [--device auto]
+
+Prints samples per second and peak memory. When snnTorch is installed (``pip install
+'.[bench]'``), the identical network (nn.Linear without bias + snn.Leaky, subtractive reset,
+fast-sigmoid surrogate, the same input spikes) is timed in the same run and the ratio printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import resource
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from snnexp.data.encoding import SpikeEncoder
+from snnexp.experiment import resolve_device
+from snnexp.neurons.surrogate import Surrogate
+from snnexp.spiking import SpikingLayer, SpikingNeurons, TimeSteppedNetwork
+
+SIZES = (784, 1000, 10)
+BETA = 0.95
+SLOPE = 25.0
+
+
+def snnexp_network(steps: int) -> TimeSteppedNetwork:
+    """784-1000-10 leaky neurons with decay BETA per step, spike-count read-out."""
+    tau = -1.0 / math.log(BETA)
+    layers = [
+        SpikingLayer(
+            n_in,
+            SpikingNeurons(
+                n_out, "leaky", dt=1.0, tau_mem=tau, surrogate=Surrogate("fast_sigmoid", SLOPE)
+            ),
+        )
+        for n_in, n_out in zip(SIZES[:-1], SIZES[1:], strict=True)
+    ]
+    for layer in layers:
+        layer.reset_parameters("uniform_fan_in", 0.0, 1.0)
+    encoder = SpikeEncoder(type="rate", dt=1.0, t_early=0.0, t_late=1.0)
+    return TimeSteppedNetwork(layers, encoder, steps=steps)
+
+
+def snntorch_step(steps: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None:
+    """The same network in snnTorch, or None when snnTorch is not installed."""
+    try:
+        import snntorch as snn
+        from snntorch import surrogate
+    except ImportError:
+        return None
+    grad = surrogate.fast_sigmoid(slope=SLOPE)
+    fc1, fc2 = nn.Linear(SIZES[0], SIZES[1], bias=False), nn.Linear(SIZES[1], SIZES[2], bias=False)
+    lif1 = snn.Leaky(beta=BETA, spike_grad=grad)
+    lif2 = snn.Leaky(beta=BETA, spike_grad=grad)
+    params = [*fc1.parameters(), *fc2.parameters()]
+    optimizer = torch.optim.Adam(params, lr=5e-4)
+
+    def step(spikes: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        mem1, mem2 = lif1.init_leaky(), lif2.init_leaky()
+        counts = 0
+        for t in range(steps):
+            spk1, mem1 = lif1(fc1(spikes[t]), mem1)
+            spk2, mem2 = lif2(fc2(spk1), mem2)
+            counts = counts + spk2
+        loss = nn.functional.cross_entropy(counts, labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return step
+
+
+def time_it(step: Callable[[], object], repeats: int, device: torch.device) -> float:
+    """Seconds per call, after two warm-up calls."""
+    for _ in range(2):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    for _ in range(repeats):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - started) / repeats
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=25)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    generator = torch.Generator().manual_seed(0)
+    times = torch.rand((args.batch, SIZES[0]), generator=generator).to(device)
+    labels = torch.randint(0, SIZES[-1], (args.batch,), generator=generator).to(device)
+    model = snnexp_network(args.steps).to(device)
+    model.generator = generator
+    optimizer = torch.optim.Adam(model.parameters(), lr=5e-4)
+
+    def ours() -> None:
+        scores, _ = model(times)
+        loss = nn.functional.cross_entropy(scores, labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    seconds = time_it(ours, args.repeats, device)
+    peak = (
+        torch.cuda.max_memory_allocated() / 2**20
+        if device.type == "cuda"
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    )
+    print(f"device {device}, torch threads {torch.get_num_threads()}")
+    print(
+        f"snnexp:   {seconds * 1e3:8.1f} ms/step  {args.batch / seconds:9.0f} samples/s  "
+        f"peak memory {peak:.0f} MiB ({'CUDA allocated' if device.type == 'cuda' else 'RSS'})"
+    )
+    other = snntorch_step(args.steps)
+    if other is None:
+        print("snnTorch not installed (pip install '.[bench]') - no comparison")
+        return
+    spikes = model.encoder(times, 0, args.steps, torch.Generator().manual_seed(1))
+    theirs = time_it(lambda: other(spikes, labels), args.repeats, device)
+    print(f"snnTorch: {theirs * 1e3:8.1f} ms/step  {args.batch / theirs:9.0f} samples/s")
+    print(f"speed-up of snnexp over snnTorch: {theirs / seconds:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -199,6 +199,21 @@ class SurrogateConfig:
 
 
 @dataclass
+class RewiringConfig:
+    """DEEP R: keep a fraction ``connectivity`` of each weight matrix (scope per_layer) or of
+    all of them (global) active, with L1 strength l1 and noise temperature; signs free or
+    following Dale's law (excitatory_fraction of the presynaptic neurons excitatory).
+    connectivity null: dense, no rewiring."""
+
+    connectivity: float | None = None
+    l1: float = 0.0
+    temperature: float = 0.0
+    signs: str = "free"
+    excitatory_fraction: float = 0.8
+    scope: str = "per_layer"
+
+
+@dataclass
 class OptimizerConfig:
     """Optimizer type and its parameters."""
 
@@ -224,6 +239,7 @@ class LearningConfig:
     rule: str = "first_spike_et"
     loss: LossConfig = field(default_factory=LossConfig)
     surrogate: SurrogateConfig = field(default_factory=SurrogateConfig)
+    rewiring: RewiringConfig = field(default_factory=RewiringConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     lr_scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
 
@@ -704,6 +720,11 @@ def _is_fraction(value: float) -> bool:
     return 0 <= value <= 1
 
 
+def _is_connectivity(value: float) -> bool:
+    """0 < value <= 1."""
+    return 0 < value <= 1
+
+
 def _is_seed(value: float) -> bool:
     """A seed numpy and torch accept."""
     return 0 <= value < 2**32
@@ -725,6 +746,8 @@ _ENUMS: tuple[tuple[str, Sequence[str]], ...] = (
     ("model.output", OUTPUT_LAYERS),
     ("model.readout", READOUTS),
     ("learning.surrogate.type", SURROGATES),
+    ("learning.rewiring.signs", ("free", "dale")),
+    ("learning.rewiring.scope", ("per_layer", "global")),
 )
 _POSITIVE = (
     "dataset.train_size",
@@ -770,6 +793,8 @@ _NON_NEGATIVE = (
     "learning.loss.count_wrong",
     "learning.loss.rate_regularization",
     "learning.loss.target_rate",
+    "learning.rewiring.l1",
+    "learning.rewiring.temperature",
 )
 _SEEDS = (
     "dataset.train_seed",
@@ -783,6 +808,8 @@ _RANGES: tuple[tuple[str, Callable[[float], bool], str], ...] = (
     *((path, _is_non_negative, ">= 0") for path in _NON_NEGATIVE),
     *((path, _is_seed, "in 0 .. 2**32 - 1") for path in _SEEDS),
     ("training.weight_bumping.max_missing", _is_fraction, "between 0 and 1"),
+    ("learning.rewiring.connectivity", _is_connectivity, "in (0, 1]"),
+    ("learning.rewiring.excitatory_fraction", _is_fraction, "between 0 and 1"),
 )
 _PER_LAYER = (
     "model.weight_mean",
@@ -1214,6 +1241,13 @@ def _check_rule_fit(cfg: ExperimentConfig, problems: _Problems) -> None:
     rule = cfg.learning.rule
     if not problems.usable("learning.rule") or rule not in RULES:
         return
+    rewiring = cfg.learning.rewiring
+    if rule == "deep_r" and problems.usable("learning.rewiring") and rewiring.connectivity is None:
+        problems.add(
+            "learning.rewiring.connectivity",
+            "learning.rule 'deep_r' (BPTT with rewiring) needs a connectivity fraction, "
+            "e.g. 0.1; or use rule bptt for a dense network",
+        )
     if rule in TIME_STEPPED_RULES:
         _check_time_stepped(cfg, problems)
         return

@@ -15,6 +15,7 @@ from snnexp.layers import FIRST_SPIKE_FUNCTIONS, FirstSpikeLayer, FirstSpikeNetw
 from snnexp.losses import ReadoutLoss, SpikeTimeLoss
 from snnexp.neurons.first_spike import NeuronParams
 from snnexp.neurons.surrogate import Surrogate
+from snnexp.rewiring import DeepR, RewiringParams, rewired_weights
 from snnexp.spiking import SpikingLayer, SpikingNeurons, TimeSteppedNetwork
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -58,11 +59,6 @@ def build_network(
     allowed for first-spike networks (see :mod:`snnexp.stepped_network`).
     """
     rule = cfg.learning.rule
-    if rule == "deep_r":
-        raise SnnexpError(
-            "learning.rule 'deep_r' (BPTT with rewiring) is not implemented in this version of "
-            "snnexp; use learning.rule: bptt"
-        )
     if is_time_stepped(cfg):
         return build_time_stepped_network(cfg, generator)
     if rule not in FIRST_SPIKE_FUNCTIONS:
@@ -187,6 +183,28 @@ def build_optimizer(cfg: ExperimentConfig, model: torch.nn.Module) -> torch.opti
     if opt.type == "adam":
         return torch.optim.Adam(model.parameters(), lr=opt.lr)
     return torch.optim.SGD(model.parameters(), lr=opt.lr, momentum=opt.momentum)
+
+
+def build_rewiring(
+    cfg: ExperimentConfig,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+) -> DeepR | None:
+    """DEEP R over every weight matrix of ``model`` when learning.rewiring.connectivity is
+    set, else None (dense)."""
+    rewiring = cfg.learning.rewiring
+    if rewiring.connectivity is None:
+        return None
+    params = RewiringParams(
+        connectivity=rewiring.connectivity,
+        l1=rewiring.l1,
+        temperature=rewiring.temperature,
+        signs=rewiring.signs,
+        excitatory_fraction=rewiring.excitatory_fraction,
+        scope=rewiring.scope,
+    )
+    return DeepR(rewired_weights(model), optimizer, params, generator)
 
 
 def build_scheduler(

@@ -52,6 +52,8 @@ HISTORY_COLUMNS = (
     "lr",
     "seconds",
     "bumps",
+    "connections",
+    "rewirings",
 )
 _SAVEPOINT_NAME = re.compile(r"^epoch_(\d+)$")
 

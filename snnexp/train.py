@@ -29,13 +29,15 @@ from snnexp.experiment import (
     build_loss,
     build_network,
     build_optimizer,
+    build_rewiring,
     build_scheduler,
     is_time_stepped,
     resolve_device,
 )
 from snnexp.layers import FirstSpikeNetwork
 from snnexp.losses import ReadoutLoss, SpikeTimeLoss
-from snnexp.results import HISTORY_COLUMNS, save_savepoint, write_history
+from snnexp.results import HISTORY_COLUMNS, atomic_write_bytes, save_savepoint, write_history
+from snnexp.rewiring import rewired_weights
 from snnexp.spiking import TimeSteppedNetwork
 
 logger = logging.getLogger(__name__)
@@ -44,6 +46,9 @@ SPLITS = ("train", "val", "test")
 CHECKPOINT_FORMAT = 1
 MAX_SAVED_HIDDEN_VALUES = 5_000_000
 Loss = SpikeTimeLoss | ReadoutLoss
+PROGRESS_FILE = "progress.png"
+PROGRESS_INTERVAL_S = 10.0
+"""The live training-curve plot in the result folder is redrawn at most this often."""
 TRACE_SPLIT = "test"
 TRACE_SAMPLES = 4
 """Time-stepped savepoints store every step of the first TRACE_SAMPLES test samples."""
@@ -144,6 +149,7 @@ class Trainer:
     epoch: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
     data_dir: Path | None = None
+    last_progress_plot: float = -math.inf
 
     def __post_init__(self) -> None:
         self.device = resolve_device(self.device_name or self.cfg.training.device)
@@ -156,6 +162,7 @@ class Trainer:
         self.loss_fn = build_loss(self.cfg)
         self.optimizer = build_optimizer(self.cfg, self.model)
         self.scheduler = build_scheduler(self.cfg, self.optimizer)
+        self.rewiring = build_rewiring(self.cfg, self.model, self.optimizer, self.generator)
         self.bump = BumpState(self.cfg.training.weight_bumping.value)
         self.splits = {name: self._load(name) for name in SPLITS}
         self._evaluated: dict[str, EvalResult] = {}
@@ -178,7 +185,7 @@ class Trainer:
         started = time.perf_counter()
         lr = self.optimizer.param_groups[0]["lr"]
         order = torch.randperm(len(train.labels), generator=self.generator).to(self.device)
-        losses, correct, bumps = [], 0, 0
+        losses, correct, bumps, rewirings = [], 0, 0, 0
         self._evaluated.clear()
         self.model.train()
         if isinstance(self.model, TimeSteppedNetwork):
@@ -195,6 +202,8 @@ class Trainer:
             correct += (self.loss_fn.predict(outputs) == labels).sum().item()
             if self._maybe_bump([*hidden, outputs]):
                 bumps += 1
+                if self.rewiring is not None:
+                    rewirings += self.rewiring.constrain()
                 continue
             loss = self.loss_fn.training_loss(outputs, hidden, labels)
             if not torch.isfinite(loss):
@@ -204,7 +213,10 @@ class Trainer:
                     "training.max_dw_norm, or continue from an earlier savepoint"
                 )
             loss.backward()
-            self.optimizer.step()
+            if self.rewiring is not None:
+                rewirings += self.rewiring.step()
+            else:
+                self.optimizer.step()
             losses.append(loss.item())
         if isinstance(self.model, TimeSteppedNetwork):
             self.model.generator = None
@@ -221,7 +233,15 @@ class Trainer:
             "lr": lr,
             "seconds": time.perf_counter() - started,
             "bumps": bumps,
+            "connections": self.connections(),
+            "rewirings": rewirings,
         }
+
+    def connections(self) -> int:
+        """Active synapses (DEEP R) or all weights (dense) of the rewirable matrices."""
+        if self.rewiring is not None:
+            return self.rewiring.active_count()
+        return sum(weight.numel() for weight in rewired_weights(self.model))
 
     def _maybe_bump(self, layer_times: list[torch.Tensor]) -> bool:
         """Weight bumping as published: bump the first layer with too many missing spikes (and
@@ -262,6 +282,8 @@ class Trainer:
             "lr": self.optimizer.param_groups[0]["lr"],
             "seconds": 0.0,
             "bumps": 0,
+            "connections": self.connections(),
+            "rewirings": 0,
         }
 
     def split_outputs(self) -> dict[str, dict[str, Any]]:
@@ -311,6 +333,7 @@ class Trainer:
                 "numpy_pos": int(np_state[2]),
             },
             "bump": {"value": self.bump.value, "last_layer": self.bump.last_layer},
+            "rewiring": None if self.rewiring is None else self.rewiring.state_dict(),
             "history": {key: [row[key] for row in self.history] for key in HISTORY_COLUMNS},
             "config": config_to_dict(self.cfg),
         }
@@ -331,6 +354,8 @@ class Trainer:
             self.bump = BumpState(
                 float(checkpoint["bump"]["value"]), int(checkpoint["bump"]["last_layer"])
             )
+            if self.rewiring is not None:
+                self.rewiring.load_state_dict(checkpoint["rewiring"])
             columns = checkpoint["history"]
             self.history = [
                 {key: columns[key][i] for key in HISTORY_COLUMNS}
@@ -393,4 +418,18 @@ class Trainer:
             )
             if self.epoch in wanted and self.run_dir is not None:
                 self.save()
+            self.plot_progress(final=self.epoch == until_epoch)
         return self.history
+
+    def plot_progress(self, final: bool = False) -> None:
+        """Redraw ``progress.png`` (training curves so far) in the result folder, at most every
+        PROGRESS_INTERVAL_S seconds and after the last epoch."""
+        now = time.monotonic()
+        if self.run_dir is None or not (
+            final or now - self.last_progress_plot >= PROGRESS_INTERVAL_S
+        ):
+            return
+        from snnexp.plots.curves import progress_png
+
+        atomic_write_bytes(self.run_dir / PROGRESS_FILE, progress_png(self.history, self.cfg.name))
+        self.last_progress_plot = time.monotonic()

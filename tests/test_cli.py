@@ -56,7 +56,9 @@ def test_train_writes_the_result_folder(trained_run):
         "epoch_0",
         "epoch_2",
         "epoch_4",
+        "progress.png",
     }
+    assert (trained_run / "progress.png").read_bytes().startswith(b"\x89PNG")
     resolved = yaml.safe_load((trained_run / "config.yaml").read_text())
     assert resolved["snnexp_version"]
     assert resolved["training"]["max_dw_norm"] == 0.2  # a default, filled in

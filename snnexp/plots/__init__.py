@@ -17,6 +17,8 @@ functions. Figure names (file stems) by family:
 - ``activity`` (time-stepped runs): ``output_scores_<split>`` (read-out scores sorted by true
   class, in place of the output times), ``firing_rates_<split>``, ``spike_raster`` and
   ``membrane_traces`` (a test sample traced at the savepoint)
+- ``rewiring`` (DEEP R runs): ``connectivity`` (active connections and rewiring events per
+  epoch), ``sign_maps`` (excitatory / inhibitory / dormant synapses of each matrix)
 - ``summary``: ``summary`` (one page, config essentials in the caption)
 - ``comparison``: ``untrained_vs_trained`` (``epoch_0`` against the savepoint)
 """
@@ -56,6 +58,7 @@ from snnexp.plots.io import (
     savepoint_dirs,
     savepoint_epoch,
 )
+from snnexp.plots.rewiring import matrix_names, plot_connectivity, plot_sign_maps, sign_map
 from snnexp.plots.spike_times import (
     OUTPUT_TIME_LABEL,
     plot_output_times,
@@ -373,15 +376,36 @@ def _weight_jobs(run: _Run) -> list[FigureJob]:
         return []
 
     @functools.cache
-    def layers() -> list:
+    def checkpoint() -> dict:
         from snnexp.results import load_checkpoint  # torch is only needed here
 
-        return layer_weights(load_checkpoint(run.epoch_dir)["model"])
+        return load_checkpoint(run.epoch_dir)
 
-    return [
+    def layers() -> list:
+        return layer_weights(checkpoint()["model"])
+
+    jobs = [
         FigureJob("weight_histograms", lambda: plot_weight_histograms(layers(), title=run.heading)),
         FigureJob("weight_matrices", lambda: plot_weight_matrices(layers(), title=run.heading)),
     ]
+    if config_value(run.config, "learning.rewiring.connectivity") is None:
+        return jobs
+
+    def sign_maps() -> Figure:
+        state = checkpoint()["rewiring"]
+        maps = [
+            sign_map(np.asarray(s), np.asarray(a))
+            for s, a in zip(state["signs"], state["active"], strict=True)
+        ]
+        names = matrix_names(checkpoint()["model"])
+        return plot_sign_maps(maps, names, title=run.heading)
+
+    jobs.append(FigureJob("sign_maps", sign_maps))
+    if "connections" in run.history:
+        jobs.append(
+            FigureJob("connectivity", lambda: plot_connectivity(run.history, title=run.heading))
+        )
+    return jobs
 
 
 def _panels(epoch: int, outputs: dict[str, np.ndarray]) -> SavepointPanels:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -13,6 +16,7 @@ SPLITS = (("train", "training", TRAIN_COLOR), ("val", "validation", VAL_COLOR))
 MARKER_MAX_EPOCHS = 40  # beyond this, markers on every epoch only clutter the lines
 LR_STEP_COLOR = "0.55"
 BUMP_COLOR = OKABE_ITO[1]
+PROGRESS_DPI = 100
 
 
 def error_percent(accuracy: np.ndarray) -> np.ndarray:
@@ -129,3 +133,14 @@ def plot_lr_and_bumps(history: dict[str, np.ndarray], *, title: str | None = Non
         if title:
             fig.suptitle(title, fontsize="medium")
     return fig
+
+
+def progress_png(rows: Sequence[Mapping[str, float]], title: str | None = None) -> bytes:
+    """PNG bytes of the training curves of the history rows written so far (the live progress
+    plot of a running training)."""
+    history = {key: np.array([row[key] for row in rows], dtype=np.float64) for key in rows[0]}
+    history["epoch"] = history["epoch"].astype(np.int64)
+    fig = plot_curves(history, title=title)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=PROGRESS_DPI, facecolor="white")
+    return buffer.getvalue()

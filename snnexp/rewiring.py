@@ -1,0 +1,216 @@
+r"""DEEP R (Bellec, Kappel, Maass, Legenstein, "Deep Rewiring", ICLR 2018) as an optimizer-side
+wrapper: sparse connectivity at a fixed budget.
+
+Every potential synapse k of a rewired matrix has a fixed sign s_k and a parameter theta_k >= 0.
+It is *active* when theta_k > 0, with weight w_k = s_k theta_k, and *dormant* otherwise, with
+weight exactly 0. The layers keep using the weight tensors as they are (``w``, with
+theta = s w). One training step:
+
+1. active synapses follow the loss gradient plus an L1 term, through the wrapped optimizer:
+   dL/dtheta_k = s_k dL/dw_k + l1 (dormant synapses get no gradient);
+2. Gaussian noise of temperature T: theta_k += sqrt(2 lr T) N(0, 1) for active synapses;
+3. an active synapse whose theta_k fell to <= 0 becomes dormant (w_k = 0);
+4. as many dormant synapses as were deactivated, drawn uniformly at random, become active with
+   theta = :data:`REGROWN_THETA`, so the number of active synapses stays at the budget.
+
+The budget is round(connectivity x size) per matrix (``scope: per_layer``) or over all rewired
+matrices together (``scope: global``; regrowth then draws from all dormant synapses). Signs are
+``free`` (the signs of the initial weights, a fair coin where one is 0) or ``dale`` (each
+presynaptic neuron, a row of the ``(n_in, n_out)`` matrices, is excitatory with probability
+``excitatory_fraction``, else inhibitory); they never change. The optimizer's per-entry state
+(Adam moments, momentum) is cleared for every synapse that is deactivated or regrown.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+REGROWN_THETA = 1e-6
+"""theta of a regrown synapse: active, but with a weight small enough to change nothing yet."""
+SIGN_MODES = ("free", "dale")
+SCOPES = ("per_layer", "global")
+
+
+@dataclass(frozen=True)
+class RewiringParams:
+    """Connectivity fraction, L1 strength, temperature, sign mode and budget scope."""
+
+    connectivity: float
+    l1: float = 0.0
+    temperature: float = 0.0
+    signs: str = "free"
+    excitatory_fraction: float = 0.8
+    scope: str = "per_layer"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.connectivity <= 1:
+            raise ValueError(f"connectivity must be in (0, 1], got {self.connectivity}")
+        if self.signs not in SIGN_MODES:
+            raise ValueError(f"signs must be one of {', '.join(SIGN_MODES)}, got {self.signs!r}")
+        if self.scope not in SCOPES:
+            raise ValueError(f"scope must be one of {', '.join(SCOPES)}, got {self.scope!r}")
+
+
+def draw_signs(
+    weight: torch.Tensor, params: RewiringParams, generator: torch.Generator
+) -> torch.Tensor:
+    """Fixed signs (+1 / -1) of one ``(n_in, n_out)`` matrix (see the module docstring)."""
+    if params.signs == "dale":
+        rows = torch.rand((weight.shape[0], 1), generator=generator).to(weight.device)
+        signs = torch.where(rows < params.excitatory_fraction, 1.0, -1.0)
+        return signs.expand_as(weight).to(weight.dtype).contiguous()
+    coin = torch.rand(weight.shape, generator=generator).to(weight.device)
+    fallback = torch.where(coin < 0.5, 1.0, -1.0).to(weight.dtype)
+    return torch.where(weight != 0, torch.sign(weight), fallback)
+
+
+def choose(candidates: torch.Tensor, count: int, generator: torch.Generator) -> torch.Tensor:
+    """``count`` flat indices drawn uniformly without replacement from the True entries of the
+    flat boolean ``candidates``."""
+    index = candidates.nonzero().flatten()
+    order = torch.randperm(len(index), generator=generator)[:count].to(index.device)
+    return index[order]
+
+
+class DeepR:
+    """Keeps the weight matrices ``weights`` sparse at a fixed budget while ``optimizer``
+    trains them (see the module docstring). Call :meth:`step` instead of ``optimizer.step``.
+
+    The initial weights give the magnitudes: an active synapse starts at
+    theta = |w_init| (at least REGROWN_THETA), w = s theta.
+    """
+
+    def __init__(
+        self,
+        weights: Sequence[torch.nn.Parameter],
+        optimizer: torch.optim.Optimizer,
+        params: RewiringParams,
+        generator: torch.Generator,
+    ) -> None:
+        self.weights = list(weights)
+        self.optimizer = optimizer
+        self.params = params
+        self.generator = generator
+        self.signs = [draw_signs(w.detach(), params, generator) for w in self.weights]
+        self.active = self._initial_active()
+        with torch.no_grad():
+            for weight, sign, active in zip(self.weights, self.signs, self.active, strict=True):
+                theta = weight.abs().clamp(min=REGROWN_THETA)
+                weight.copy_(torch.where(active, sign * theta, torch.zeros_like(weight)))
+
+    def budgets(self) -> list[int]:
+        """Active synapses per matrix at init (per_layer: kept for ever; global: only their
+        total is kept)."""
+        return [round(self.params.connectivity * w.numel()) for w in self.weights]
+
+    def _initial_active(self) -> list[torch.Tensor]:
+        if self.params.scope == "per_layer":
+            masks = []
+            for weight, budget in zip(self.weights, self.budgets(), strict=True):
+                mask = torch.zeros(weight.numel(), dtype=torch.bool, device=weight.device)
+                mask[choose(torch.ones_like(mask), budget, self.generator)] = True
+                masks.append(mask.view(weight.shape))
+            return masks
+        sizes = [w.numel() for w in self.weights]
+        total = round(self.params.connectivity * sum(sizes))
+        flat = torch.zeros(sum(sizes), dtype=torch.bool)
+        flat[choose(torch.ones_like(flat), total, self.generator)] = True
+        return [
+            part.view(w.shape).to(w.device)
+            for part, w in zip(flat.split(sizes), self.weights, strict=True)
+        ]
+
+    def active_count(self) -> int:
+        """Number of active synapses over all rewired matrices."""
+        return int(sum(int(mask.sum()) for mask in self.active))
+
+    def step(self) -> int:
+        """Optimizer step on the active synapses (+ L1), noise, deactivation and regrowth;
+        returns the number of synapses rewired."""
+        with torch.no_grad():
+            for weight, sign, active in zip(self.weights, self.signs, self.active, strict=True):
+                if weight.grad is not None:
+                    weight.grad.mul_(active)
+                    if self.params.l1:
+                        weight.grad.add_(self.params.l1 * sign * active)
+        self.optimizer.step()
+        return self.constrain(noise=True)
+
+    @torch.no_grad()
+    def constrain(self, noise: bool = False) -> int:
+        """Noise (``noise``), deactivation of synapses with theta <= 0 and regrowth of as many;
+        dormant weights are set to exactly 0. Returns the number of synapses rewired. Call it
+        after any change of the weights outside :meth:`step` (e.g. weight bumping)."""
+        lr = self.optimizer.param_groups[0]["lr"]
+        scale = math.sqrt(2 * lr * self.params.temperature) if noise else 0.0
+        deactivated = []
+        for weight, sign, active in zip(self.weights, self.signs, self.active, strict=True):
+            if scale:
+                draws = torch.randn(weight.shape, generator=self.generator, dtype=weight.dtype)
+                weight.add_(scale * sign * draws.to(weight.device) * active)
+            dead = active & (sign * weight <= 0)
+            active &= ~dead
+            weight.mul_(active)
+            self._clear_optimizer_state(weight, dead)
+            deactivated.append(int(dead.sum()))
+        self._regrow(deactivated)
+        return sum(deactivated)
+
+    def _regrow(self, deactivated: list[int]) -> None:
+        if self.params.scope == "per_layer":
+            for k, count in enumerate(deactivated):
+                if count:
+                    self._activate(k, choose(~self.active[k].flatten(), count, self.generator))
+            return
+        total = sum(deactivated)
+        if not total:
+            return
+        sizes = [w.numel() for w in self.weights]
+        dormant = torch.cat([~mask.flatten().cpu() for mask in self.active])
+        chosen = choose(dormant, total, self.generator)
+        offsets = [0, *torch.tensor(sizes).cumsum(0).tolist()]
+        for k in range(len(self.weights)):
+            mine = chosen[(chosen >= offsets[k]) & (chosen < offsets[k + 1])] - offsets[k]
+            if len(mine):
+                self._activate(k, mine.to(self.weights[k].device))
+
+    def _activate(self, k: int, flat_index: torch.Tensor) -> None:
+        weight, sign, active = self.weights[k], self.signs[k], self.active[k]
+        active.view(-1)[flat_index] = True
+        weight.view(-1)[flat_index] = REGROWN_THETA * sign.reshape(-1)[flat_index]
+        regrown = torch.zeros_like(active)
+        regrown.view(-1)[flat_index] = True
+        self._clear_optimizer_state(weight, regrown)
+
+    def _clear_optimizer_state(self, weight: torch.Tensor, mask: torch.Tensor) -> None:
+        for value in self.optimizer.state.get(weight, {}).values():
+            if isinstance(value, torch.Tensor) and value.shape == weight.shape:
+                value.masked_fill_(mask, 0.0)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Signs and active masks (plain tensors; the generator is saved by its owner)."""
+        return {
+            "signs": [sign.cpu() for sign in self.signs],
+            "active": [mask.cpu() for mask in self.active],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        self.signs = [
+            s.to(w.device, w.dtype) for s, w in zip(state["signs"], self.weights, strict=True)
+        ]
+        self.active = [m.to(w.device) for m, w in zip(state["active"], self.weights, strict=True)]
+
+
+def rewired_weights(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """The weight matrices DEEP R rewires: every 2-d ``weight`` and ``recurrent_weight``."""
+    return [
+        parameter
+        for name, parameter in model.named_parameters()
+        if parameter.dim() == 2 and name.rsplit(".", 1)[-1] in ("weight", "recurrent_weight")
+    ]

@@ -46,8 +46,8 @@ def test_invariants_hold_over_many_random_steps(scope, signs):
         before = [mask.clone() for mask in deep_r.active]
         count = random_step(weights, deep_r, generator)
         rewired += count
-        deactivated = sum(int((b & ~a).sum()) for b, a in zip(before, deep_r.active))
-        reactivated = sum(int((a & ~b).sum()) for b, a in zip(before, deep_r.active))
+        deactivated = sum(int((b & ~a).sum()) for b, a in zip(before, deep_r.active, strict=True))
+        reactivated = sum(int((a & ~b).sum()) for b, a in zip(before, deep_r.active, strict=True))
         assert reactivated == deactivated <= count
         assert deep_r.active_count() == total
         if scope == "per_layer":
@@ -69,10 +69,10 @@ def test_regrown_synapses_start_small():
     optimizer = torch.optim.SGD(weights, lr=1.0)
     deep_r = DeepR(weights, optimizer, RewiringParams(0.5), torch.Generator().manual_seed(3))
     before = [mask.clone() for mask in deep_r.active]
-    for weight, sign in zip(weights, deep_r.signs):
+    for weight, sign in zip(weights, deep_r.signs, strict=True):
         weight.grad = sign * 100.0
     assert deep_r.step() > 0
-    for weight, old, new in zip(weights, before, deep_r.active):
+    for weight, old, new in zip(weights, before, deep_r.active, strict=True):
         regrown = new & ~old
         assert torch.allclose(
             weight[regrown].abs(), torch.full_like(weight[regrown], REGROWN_THETA)
@@ -88,12 +88,12 @@ def test_without_noise_and_deactivation_it_is_the_plain_optimizer_step():
     generator = torch.Generator().manual_seed(5)
     for _ in range(5):
         grads = [torch.randn(w.shape, generator=generator, dtype=w.dtype) for w in weights]
-        for weight, twin, grad, active in zip(weights, plain, grads, deep_r.active):
+        for weight, twin, grad, active in zip(weights, plain, grads, deep_r.active, strict=True):
             weight.grad = grad.clone()
             twin.grad = grad * active
         assert deep_r.step() == 0
         plain_optimizer.step()
-        for weight, twin in zip(weights, plain):
+        for weight, twin in zip(weights, plain, strict=True):
             assert torch.equal(weight, twin)
 
 
@@ -122,13 +122,13 @@ def test_state_dict_round_trip_resumes_exactly():
     resumed = DeepR(fresh, fresh_optimizer, params, torch.Generator().manual_seed(99))
     resumed.load_state_dict(state)
     with torch.no_grad():
-        for weight, value in zip(fresh, values):
+        for weight, value in zip(fresh, values, strict=True):
             weight.copy_(value)
     resumed.generator.set_state(rng)
     grads.set_state(grad_rng)
     for _ in range(10):
         random_step(fresh, resumed, grads)
-    for weight, want in zip(fresh, expected):
+    for weight, want in zip(fresh, expected, strict=True):
         assert torch.equal(weight, want)
 
 
@@ -175,7 +175,9 @@ def test_rewired_first_spike_training_continues_exactly(tmp_path: Path):
     assert a["history"]["connections"] == [budget] * 5
     assert sum(a["history"]["rewirings"]) > 0
     for weight, active in zip(
-        (a["model"]["layers.0.weight"], a["model"]["layers.1.weight"]), a["rewiring"]["active"]
+        (a["model"]["layers.0.weight"], a["model"]["layers.1.weight"]),
+        a["rewiring"]["active"],
+        strict=True,
     ):
         assert torch.all(weight[~active] == 0)
         assert int(active.sum()) == round(0.3 * active.numel())

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from snnexp import __version__
 from snnexp.config import ExperimentConfig, config_to_dict
 from snnexp.data import EncodedSplit, load_split
+from snnexp.data.encoding import intensity
 from snnexp.errors import ResultsError, TrainingError
 from snnexp.experiment import (
     DTYPES,
@@ -303,10 +304,21 @@ class Trainer:
                     arrays[f"{self.loss_fn.hidden_key}_{k}"] = hidden.double().numpy()
             if split.samples is not None:
                 arrays["samples"] = split.samples
+            elif name == TRACE_SPLIT:
+                arrays |= self._example_images(split)
             if name == TRACE_SPLIT and isinstance(self.model, TimeSteppedNetwork):
                 arrays |= self._traces(split)
             outputs[name] = arrays
         return outputs
+
+    def _example_images(self, split: EncodedSplit) -> dict[str, np.ndarray]:
+        """The first image of each class (intensities from the latency code) and its row, for
+        the example-digit figure of image datasets."""
+        labels = split.labels.cpu().numpy()
+        index = np.array([np.flatnonzero(labels == c)[0] for c in np.unique(labels)])
+        encoding = self.cfg.dataset.encoding
+        images = intensity(split.input_times[index].cpu(), encoding.t_early, encoding.t_late)
+        return {"example_index": index, "example_images": images.float().numpy()}
 
     def _traces(self, split: EncodedSplit) -> dict[str, np.ndarray]:
         """Every step of the first few samples of ``split`` (rasters and membrane traces)."""

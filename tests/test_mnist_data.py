@@ -72,6 +72,7 @@ def register(monkeypatch: pytest.MonkeyPatch, files: dict[str, tuple[IdxFile, Id
     spec = dataclasses.replace(mnist.MNIST, val_size=VAL_SIZE, **files)
     monkeypatch.setitem(mnist.DATASETS, "mnist", (spec, mnist.FULL_28X28))
     monkeypatch.setitem(mnist.DATASETS, "16x16_mnist", (spec, mnist.CROPPED_16X16))
+    monkeypatch.setitem(mnist.DATASETS, "sequential_mnist", (spec, mnist.FULL_28X28))
 
 
 @pytest.fixture
@@ -435,6 +436,13 @@ def test_cli_inference_with_only_the_test_files(tiny: Tiny, tmp_path: Path) -> N
     result = invoke("train", path, "--results-dir", results, "--data-dir", tiny.root, "--quiet")
     assert result.exit_code == 0, result.output
     (run_dir,) = results.iterdir()
+    with np.load(run_dir / "epoch_1" / "outputs_test.npz") as npz:
+        assert npz["example_index"].tolist() == [0, 1, 2, 3, 4]
+        expected = tiny.images["test"][:5].reshape(5, -1) / 256
+        assert np.allclose(npz["example_images"], expected, atol=1e-6)
+    result = invoke("eval", run_dir, "--only", "examples_test", "--out", tmp_path / "figures")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "figures" / "examples_test.png").stat().st_size > 10_000
 
     for name in NAMES["train"]:
         (tiny.raw / f"{name}.gz").unlink()
@@ -445,3 +453,44 @@ def test_cli_inference_with_only_the_test_files(tiny: Tiny, tmp_path: Path) -> N
     result = invoke("inference", run_dir, "--split", "val", "--data-dir", tiny.root)
     assert result.exit_code == 1 and "snnexp data prepare mnist" in result.output
     assert "Traceback" not in result.output
+
+
+def test_sequential_mnist_trains_with_an_lsnn(tiny: Tiny, tmp_path: Path) -> None:
+    config = {
+        "dataset": {
+            "name": "sequential_mnist",
+            "encoding": {"type": "threshold_crossing", "thresholds": 4},
+        },
+        "model": {
+            "neuron": {"type": "alif", "tau_mem": 20.0, "tau_adapt": 100.0},
+            "n_inputs": 8,
+            "layer_sizes": [6, 10],
+            "adaptive_neurons": [3, 0],
+            "recurrent": [True, False],
+            "bias_times": [],
+            "weight_init": "uniform_fan_in",
+            "dtype": "float32",
+            "dt": 1.0,
+            "sim_time": 790.0,
+            "output": "membrane",
+            "readout": "mean_membrane",
+            "readout_steps": 6,
+        },
+        "learning": {
+            "rule": "bptt",
+            "loss": {"type": "cross_entropy"},
+            "surrogate": {"type": "triangle", "slope": 1.0, "dampening": 0.3},
+        },
+        "training": {"epochs": 1, "batch_size": 8, "batch_size_eval": 10, "max_dw_norm": None},
+    }
+    path = tmp_path / "seq.yaml"
+    path.write_text(yaml.safe_dump(config))
+    results = tmp_path / "results"
+    result = invoke("train", path, "--results-dir", results, "--data-dir", tiny.root, "--quiet")
+    assert result.exit_code == 0, result.output
+    (run_dir,) = results.iterdir()
+    with np.load(run_dir / "epoch_1" / "outputs_test.npz") as npz:
+        assert npz["trace_input"].shape == (790, 4, 8)
+        assert npz["trace_input"][784:].sum() == 0
+        assert npz["trace_input"][:784].sum() > 0
+        assert npz["output_scores"].shape == (N_TEST, 10)

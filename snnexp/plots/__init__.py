@@ -283,18 +283,18 @@ def _split_jobs(run: _Run, split: str, outputs: dict[str, np.ndarray]) -> list[F
             lambda: plot_per_class_accuracy(matrix, names, title=title),
         )
     )
+    if "example_images" in outputs:
+        index = outputs["example_index"]
+        samples, times, labels = outputs["example_images"], times[index], labels[index]
     if samples is None or samples.ndim != 2 or image_side(samples.shape[1]) is None:
-        logger.info(
-            "the %s outputs store no images (savepoints keep no MNIST-family images): "
-            "skipping examples_%s",
-            split,
-            split,
-        )
+        logger.info("the %s outputs store no images: skipping examples_%s", split, split)
     else:
         jobs.append(
             FigureJob(
                 f"examples_{split}",
-                lambda: plot_examples(samples, times, labels, names, title=title),
+                lambda: plot_examples(
+                    samples, times, labels, names, title=title, xlabel=run.output_label
+                ),
             )
         )
     return jobs

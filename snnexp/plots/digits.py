@@ -32,14 +32,16 @@ def plot_examples(
     class_names: Sequence[str],
     *,
     title: str | None = None,
+    xlabel: str = f"output spike time {TIME_LABEL}",
 ) -> Figure:
-    """One example per class: the image (top) and the spike time of every label neuron
-    (bottom; the true class's neuron highlighted, silent neurons omitted)."""
+    """One example per class: the image (top) and the spike time (or read-out score) of every
+    label neuron (bottom; the true class's neuron highlighted, silent neurons omitted)."""
     n_classes = output_times.shape[1]
     side = image_side(samples.shape[1])
     chosen = first_of_each_class(labels, n_classes)
     finite = output_times[chosen][np.isfinite(output_times[chosen])]
     high = float(finite.max()) * 1.05 if finite.size else 1.0
+    low = min(0.0, float(finite.min()) * 1.05) if finite.size else 0.0
     with styled():
         fig = Figure(figsize=(PAGE_WIDTH, 2.6), layout="constrained")
         axes = fig.subplots(2, len(chosen), height_ratios=[1.0, 1.3], squeeze=False)
@@ -53,13 +55,13 @@ def plot_examples(
             ]
             times = np.where(np.isfinite(output_times[index]), output_times[index], np.nan)
             time_ax.barh(np.arange(n_classes), times, color=colors, height=0.7)
-            time_ax.set_xlim(0.0, high)
+            time_ax.set_xlim(low, high)
             time_ax.set_yticks(range(n_classes), list(class_names), fontsize=5)
             time_ax.invert_yaxis()
             time_ax.tick_params(axis="x", labelsize=5)
             if column == 0:
                 time_ax.set_ylabel("label neuron")
-        fig.supxlabel(f"output spike time {TIME_LABEL}", fontsize="small")
+        fig.supxlabel(xlabel, fontsize="small")
         if title:
             fig.suptitle(title, fontsize="medium")
     return fig

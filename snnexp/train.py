@@ -430,6 +430,8 @@ class Trainer:
             )
             if self.epoch in wanted and self.run_dir is not None:
                 self.save()
+            elif self.run_dir is not None:
+                write_history(self.run_dir, self.history)
             self.plot_progress(final=self.epoch == until_epoch)
         return self.history
 

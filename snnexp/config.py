@@ -161,9 +161,9 @@ class ModelConfig:
     dt: float = 0.01
     sim_time: float = 4.0
     weight_init: str = "normal"
-    recurrent: list[bool] = field(default_factory=list)
+    recurrent: list[bool] = field(default_factory=lambda: [False, False])
     adaptive_neurons: list[int] = field(default_factory=list)
-    delays: list[int] = field(default_factory=list)
+    delays: list[int] = field(default_factory=lambda: [0, 0])
     output: str = "spiking"
     readout: str = "spike_count"
     readout_steps: int | None = None
@@ -694,7 +694,7 @@ def _normalize(cfg: ExperimentConfig) -> None:
     if isinstance(cfg.model.recurrent, bool):
         cfg.model.recurrent = [cfg.model.recurrent] * n_layers
     for key, empty in (("recurrent", False), ("delays", 0)):
-        if not getattr(cfg.model, key):
+        if all(value == empty for value in getattr(cfg.model, key)):
             setattr(cfg.model, key, [empty] * n_layers)
     scheduler = cfg.learning.lr_scheduler
     if scheduler.type is None or scheduler.type.lower() == "none":
@@ -1259,7 +1259,7 @@ def _check_rule_fit(cfg: ExperimentConfig, problems: _Problems) -> None:
     )
     for path, allowed in misfits:
         value = _get(cfg, path)
-        if problems.usable(path) and value not in allowed:
+        if problems.usable(path) and value in dict(_ENUMS)[path] and value not in allowed:
             options = " or ".join(repr(item) for item in allowed)
             problems.add(
                 path,
@@ -1276,7 +1276,7 @@ def _check_rule_fit(cfg: ExperimentConfig, problems: _Problems) -> None:
 def _check_time_stepped(cfg: ExperimentConfig, problems: _Problems) -> None:
     """Consistency of a time-stepped (BPTT) network's config."""
     model, rule = cfg.model, cfg.learning.rule
-    if problems.usable("learning.loss.type") and cfg.learning.loss.type not in TIME_STEPPED_LOSSES:
+    if cfg.learning.loss.type in FIRST_SPIKE_LOSSES and problems.usable("learning.loss.type"):
         problems.add(
             "learning.loss.type",
             f"{cfg.learning.loss.type!r} is for first-spike rules; learning.rule {rule!r} needs "

@@ -229,7 +229,12 @@ def test_first_spike_dt_accepts_tau_ratio_two() -> None:
 
 
 def test_bptt_has_no_tau_ratio_constraint() -> None:
-    cfg = config_from_dict({"learning": {"rule": "bptt"}, "model": {"neuron": {"tau_mem": 5.0}}})
+    cfg = config_from_dict(
+        {
+            "learning": {"rule": "bptt", "loss": {"type": "cross_entropy"}},
+            "model": {"neuron": {"tau_mem": 5.0}, "bias_times": []},
+        }
+    )
     assert cfg.model.neuron.tau_mem == 5.0
 
 
@@ -323,7 +328,10 @@ def test_enum_lists_choices_and_suggests() -> None:
     [
         ({"dataset": {"name": "yinyang"}}, "dataset.name: expected one of 'yin_yang', "),
         ({"learning": {"rule": "bpt"}}, "learning.rule: expected one of 'first_spike_et', "),
-        ({"learning": {"loss": {"type": "MSE"}}}, "learning.loss.type: expected one of 'ttfs'"),
+        (
+            {"learning": {"loss": {"type": "MSE"}}},
+            "learning.loss.type: expected one of 'ttfs', 'mse', 'cross_entropy'",
+        ),
         ({"learning": {"lr_scheduler": {"type": "steplr"}}}, "learning.lr_scheduler.type: "),
         ({"training": {"device": "gpu"}}, "training.device: expected one of 'auto', 'cpu'"),
         ({"model": {"dtype": "double"}}, "model.dtype: expected one of 'float64', 'float32'"),

@@ -336,9 +336,9 @@ def eval_command(
     run_dir, epoch_dir = resolve_savepoint(results_dir, epoch)
     epoch_dirs = list(list_savepoints(run_dir).values()) if all_epochs else [epoch_dir]
     selection = list(only) or None
+    names = {folder: figure_names(run_dir, folder) for folder in epoch_dirs} if selection else {}
     if selection:
-        valid = {name for folder in epoch_dirs for name in figure_names(run_dir, folder)}
-        check_figure_names(selection, valid)
+        check_figure_names(selection, {name for found in names.values() for name in found})
     for folder in epoch_dirs:
         if out is None:
             out_dir = folder / "figures"
@@ -352,7 +352,7 @@ def eval_command(
             ) from error
         wanted = None
         if selection:
-            wanted = [name for name in selection if name in figure_names(run_dir, folder)]
+            wanted = [name for name in selection if name in names[folder]]
         for path in render_figures(run_dir, folder, out_dir, fmt=fmt, only=wanted):
             logger.info("wrote %s", path)
 

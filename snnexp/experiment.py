@@ -99,14 +99,7 @@ def build_time_stepped_network(
     model, neuron, encoding = cfg.model, cfg.model.neuron, cfg.dataset.encoding
     dtype = DTYPES[model.dtype]
     surrogate = Surrogate(**vars(cfg.learning.surrogate))
-    encoder = SpikeEncoder(
-        type=encoding.type,
-        dt=model.dt,
-        t_early=encoding.t_early,
-        t_late=encoding.t_late,
-        rate_gain=encoding.rate_gain,
-        thresholds=encoding.thresholds,
-    )
+    encoder = SpikeEncoder(dt=model.dt, **vars(encoding))
     sizes = [encoder.n_inputs(model.n_inputs), *model.layer_sizes]
     layers = []
     for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
@@ -196,15 +189,7 @@ def build_rewiring(
     rewiring = cfg.learning.rewiring
     if rewiring.connectivity is None:
         return None
-    params = RewiringParams(
-        connectivity=rewiring.connectivity,
-        l1=rewiring.l1,
-        temperature=rewiring.temperature,
-        signs=rewiring.signs,
-        excitatory_fraction=rewiring.excitatory_fraction,
-        scope=rewiring.scope,
-    )
-    return DeepR(rewired_weights(model), optimizer, params, generator)
+    return DeepR(rewired_weights(model), optimizer, RewiringParams(**vars(rewiring)), generator)
 
 
 def build_scheduler(

@@ -28,6 +28,7 @@ from snnexp.neurons.time_stepped import (
     initial_state,
     integrator_step,
     neuron_step,
+    threshold_of,
 )
 
 CHUNK_STEPS = 100
@@ -271,7 +272,7 @@ class SpikingLayer(nn.Module):
             if record:
                 membrane.append(neurons.v)
                 if neurons.a is not None:
-                    adaptation.append(params.threshold + params.adapt_strength * neurons.a)
+                    adaptation.append(threshold_of(neurons, params))
         trace = {}
         if record:
             trace["membrane"] = torch.stack(membrane)
@@ -379,7 +380,10 @@ class TimeSteppedNetwork(nn.Module):
         batch, device, dtype = input_times.shape[0], input_times.device, input_times.dtype
         generator = self.generator or torch.Generator().manual_seed(EVAL_SEED)
         states = [layer.initial_state(batch, device, dtype) for layer in self.layers]
-        counts: list[torch.Tensor | int] = [0] * (len(self.layers) - 1)
+        counts = [
+            torch.zeros((batch, layer.n_outputs), device=device, dtype=dtype)
+            for layer in self.layers[:-1]
+        ]
         start = self.steps - self.readout_steps
         readout = Readout(self.readout, start, self.steps, self.encoder.dt, self.xi)
         traces: dict[str, list[torch.Tensor]] = {}
@@ -399,8 +403,7 @@ class TimeSteppedNetwork(nn.Module):
                     for name, values in trace.items():
                         traces.setdefault(f"{name}_{k}", []).append(values)
             readout.add(x, first)
-        hidden = [c if isinstance(c, torch.Tensor) else torch.zeros(0) for c in counts]
-        return readout.scores(), hidden, traces
+        return readout.scores(), counts, traces
 
     def forward(self, input_times: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Input spike times ``(batch, n_values)`` -> (scores, [hidden spike counts, ...])."""

@@ -314,8 +314,10 @@ class Trainer:
     def _example_images(self, split: EncodedSplit) -> dict[str, np.ndarray]:
         """The first image of each class (intensities from the latency code) and its row, for
         the example-digit figure of image datasets."""
+        from snnexp.plots.digits import first_of_each_class
+
         labels = split.labels.cpu().numpy()
-        index = np.array([np.flatnonzero(labels == c)[0] for c in np.unique(labels)])
+        index = first_of_each_class(labels, int(labels.max()) + 1)
         encoding = self.cfg.dataset.encoding
         images = intensity(split.input_times[index].cpu(), encoding.t_early, encoding.t_late)
         return {"example_index": index, "example_images": images.float().numpy()}

@@ -37,7 +37,6 @@ from matplotlib.figure import Figure
 
 from snnexp.errors import SnnexpError
 from snnexp.plots.activity import (
-    hidden_counts,
     plot_firing_rates,
     plot_membrane_traces,
     plot_spike_raster,
@@ -346,7 +345,7 @@ def _activity_jobs(
     dt = float(config_value(run.config, "model.dt", 1.0))
     steps = max(1, round(float(config_value(run.config, "model.sim_time", 1.0)) / dt))
     jobs = []
-    counts = hidden_counts(outputs)
+    counts = hidden_layers(outputs, prefix="hidden_counts_")
     if counts:
         jobs.append(
             FigureJob(

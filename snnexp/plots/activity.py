@@ -31,14 +31,6 @@ def trace_layers(outputs: dict[str, np.ndarray]) -> list[tuple[str, np.ndarray]]
     return layers
 
 
-def hidden_counts(outputs: dict[str, np.ndarray]) -> list[np.ndarray]:
-    """The saved ``hidden_counts_<k>`` arrays (spikes per sample and neuron) in layer order."""
-    keys = sorted(
-        (k for k in outputs if k.startswith("hidden_counts_")), key=lambda k: int(k.rsplit("_")[-1])
-    )
-    return [outputs[k] for k in keys]
-
-
 def plot_spike_raster(
     layers: Sequence[tuple[str, np.ndarray]],
     dt: float,

@@ -40,10 +40,13 @@ def silent_percent(times: np.ndarray) -> float:
     return 100.0 * float((~np.isfinite(times)).mean()) if times.size else 0.0
 
 
-def hidden_layers(outputs: dict[str, np.ndarray]) -> list[np.ndarray]:
-    """The saved ``hidden_times_<k>`` arrays in layer order (layers too large to save absent)."""
+def hidden_layers(
+    outputs: dict[str, np.ndarray], prefix: str = "hidden_times_"
+) -> list[np.ndarray]:
+    """The saved ``<prefix><k>`` arrays (hidden spike times, or counts with
+    ``prefix="hidden_counts_"``) in layer order (layers too large to save absent)."""
     keys = sorted(
-        (k for k in outputs if k.startswith("hidden_times_")), key=lambda k: int(k.rsplit("_")[-1])
+        (k for k in outputs if k.startswith(prefix)), key=lambda k: int(k.rsplit("_")[-1])
     )
     return [outputs[k] for k in keys]
 

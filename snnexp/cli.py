@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import re
 import shutil
 import sys
@@ -30,6 +31,7 @@ from snnexp.results import (
     HISTORY_FILE,
     LOG_FILE,
     atomic_write_text,
+    export_run,
     load_checkpoint,
     load_outputs,
     make_run_dir,
@@ -341,20 +343,32 @@ def eval_command(
         check_figure_names(selection, {name for found in names.values() for name in found})
     for folder in epoch_dirs:
         if out is None:
-            out_dir = folder / "figures"
+            out_dir = _writable_or_none(folder / "figures")
+            if out_dir is None:
+                out_dir = Path("experiment_results") / "figures" / run_dir.name / folder.name
+                logger.warning(
+                    "%s is read-only; writing its figures to %s instead (choose with --out)",
+                    folder,
+                    out_dir,
+                )
         else:
             out_dir = out / folder.name if all_epochs else out
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise SnnexpError(
-                f"cannot write figures to {out_dir} ({error}); choose a folder with --out"
-            ) from error
+        if _writable_or_none(out_dir) is None:
+            raise SnnexpError(f"cannot write figures to {out_dir}; choose a folder with --out")
         wanted = None
         if selection:
             wanted = [name for name in selection if name in names[folder]]
         for path in render_figures(run_dir, folder, out_dir, fmt=fmt, only=wanted):
             logger.info("wrote %s", path)
+
+
+def _writable_or_none(folder: Path) -> Path | None:
+    """``folder``, created if needed, when files can be written into it; else None."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return folder if os.access(folder, os.W_OK) else None
 
 
 @main.command(name="continue")
@@ -411,6 +425,47 @@ def continue_command(
     trainer.run(max(targets), targets)
     _report_savepoint(run_dir / f"epoch_{trainer.epoch}")
     logger.info("results: %s", run_dir)
+
+
+@main.command(name="export")
+@click.argument("results_dir", type=click.Path(path_type=Path))
+@click.argument("destination", type=click.Path(path_type=Path))
+@click.option("--epoch", type=int, default=None, help="Savepoint epoch (default: the latest).")
+@click.option(
+    "--splits",
+    default="train,val,test",
+    show_default=True,
+    help="Comma-separated splits whose saved outputs are kept.",
+)
+@click.option(
+    "--drop-optimizer",
+    is_flag=True,
+    help="Leave the optimizer state out (smaller; the copy cannot be continued).",
+)
+@_friendly_errors
+def export_command(
+    results_dir: Path, destination: Path, epoch: int | None, splits: str, drop_optimizer: bool
+) -> None:
+    """Copy a run, trimmed to one savepoint, into DESTINATION (a new folder): config,
+    history, log, and the savepoint's checkpoint, outputs and figures. The copy is a normal
+    result folder for inference and eval, e.g. to ship in pretrained/.
+
+    \b
+    Example:
+      snnexp export experiment_results/yin_yang_2026-11-24_10-31-07 pretrained/yin_yang_et \\
+        --splits test
+    """
+    _setup_logging()
+    chosen = [split.strip() for split in splits.split(",") if split.strip()]
+    unknown = sorted(set(chosen) - {"train", "val", "test"})
+    if unknown:
+        raise click.BadParameter(
+            f"unknown split(s) {', '.join(unknown)}; use train, val, test", param_hint="--splits"
+        )
+    run_dir, epoch_dir = resolve_savepoint(results_dir, epoch)
+    copy = export_run(run_dir, epoch_dir, destination, chosen, keep_optimizer=not drop_optimizer)
+    size = sum(path.stat().st_size for path in copy.rglob("*") if path.is_file())
+    logger.info("exported %s of %s to %s (%.1f MB)", epoch_dir.name, run_dir, copy, size / 1e6)
 
 
 @main.group()

@@ -83,7 +83,9 @@ SIMULATORS = ("exact", "stepped")
 class EncodingConfig:
     """How values become spikes. Every dataset is first latency coded: a value v in [0, 1]
     spikes at t_early + v (t_late - t_early). Time-stepped (BPTT) networks then turn these times
-    into spike trains: ``latency`` (the spike falls into step floor(t / dt)), ``rate`` (a
+    into spike trains: ``latency`` (the spike falls into step floor(t / dt); with
+    ``interpolate`` it is split between that step and the next, amplitudes 1 - f and f for
+    f = t / dt - floor(t / dt), so sub-step timing survives), ``rate`` (a
     Bernoulli spike per step with probability rate_gain (t_late - t) / (t_late - t_early)) or
     ``threshold_crossing`` (sequential MNIST: one pixel per step, 2 x thresholds neurons that
     fire when the intensity crosses their level upward or downward)."""
@@ -93,6 +95,7 @@ class EncodingConfig:
     type: str = "latency"
     rate_gain: float = 1.0
     thresholds: int = 40
+    interpolate: bool = False
 
 
 @dataclass
@@ -1283,6 +1286,13 @@ def _check_time_stepped(cfg: ExperimentConfig, problems: _Problems) -> None:
             "'cross_entropy' or 'mse_count'",
         )
     encoding = cfg.dataset.encoding.type
+    interpolate = cfg.dataset.encoding.interpolate
+    if problems.usable("dataset.encoding.interpolate") and interpolate and encoding != "latency":
+        problems.add(
+            "dataset.encoding.interpolate",
+            f"splits latency spikes between steps; the {encoding!r} encoding has no spike times "
+            "to split: set it to false or use dataset.encoding.type: latency",
+        )
     if problems.usable("model.bias_times") and any(model.bias_times) and encoding != "latency":
         problems.add(
             "model.bias_times",

@@ -195,6 +195,50 @@ def load_checkpoint(epoch_dir: Path) -> dict[str, Any]:
     return checkpoint
 
 
+def export_run(
+    run_dir: Path,
+    epoch_dir: Path,
+    destination: Path,
+    splits: Sequence[str],
+    keep_optimizer: bool = True,
+) -> Path:
+    """Copy a run trimmed to one savepoint into ``destination`` (which must not exist): the
+    config, history, log and progress plot, and ``epoch_dir`` with its checkpoint, the outputs
+    of ``splits`` and its figures. Without ``keep_optimizer`` the optimizer state is dropped from
+    the checkpoint (a third of the size for Adam); such a savepoint runs inference and eval but
+    cannot be continued. The copy is assembled under a temporary name and appears whole."""
+    if destination.exists():
+        raise ResultsError(f"{destination} exists; export into a new folder")
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(
+        tempfile.mkdtemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".partial")
+    )
+    try:
+        for name in (CONFIG_FILE, HISTORY_FILE, LOG_FILE, "progress.png"):
+            if (run_dir / name).is_file():
+                shutil.copy2(run_dir / name, staging / name)
+        target = staging / epoch_dir.name
+        target.mkdir()
+        checkpoint = load_checkpoint(epoch_dir)
+        if not keep_optimizer:
+            checkpoint["optimizer"] = None
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        atomic_write_bytes(target / CHECKPOINT_FILE, buffer.getvalue())
+        for split in splits:
+            source = epoch_dir / f"outputs_{split}.npz"
+            if not source.is_file():
+                raise ResultsError(f"{epoch_dir} has no outputs for split {split!r}")
+            shutil.copy2(source, target / source.name)
+        if (epoch_dir / "figures").is_dir():
+            shutil.copytree(epoch_dir / "figures", target / "figures")
+        os.replace(staging, destination)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return destination
+
+
 def load_outputs(epoch_dir: Path, split: str) -> dict[str, np.ndarray] | None:
     """The arrays of ``outputs_<split>.npz`` or None if that split was not saved."""
     path = epoch_dir / f"outputs_{split}.npz"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,25 +114,44 @@ class BumpState:
 
 
 def layer_missing_spikes(
-    layer_times: list[torch.Tensor], max_missing: list[float]
+    layer_times: list[torch.Tensor],
+    max_missing: list[float],
+    drivable: Sequence[torch.Tensor | None] = (),
 ) -> tuple[int, torch.Tensor] | None:
     """The first layer whose fraction of non-spiking (+inf or NaN) entries exceeds its
-    ``max_missing``, with the mask of its neurons that were silent in at least one sample."""
+    ``max_missing``, with the mask of its neurons that were silent in at least one sample.
+    ``drivable[k]``, where given, masks the neurons of layer k that bumping can make fire
+    (under DEEP R: those with an active excitatory input); only they are counted."""
     for k, times in enumerate(layer_times):
         silent = ~torch.isfinite(times)
-        if silent.double().mean().item() > max_missing[k]:
+        mask = drivable[k] if k < len(drivable) else None
+        if mask is not None:
+            silent = silent & mask
+            counted = silent.double().sum() / max(int(mask.sum()) * len(times), 1)
+        else:
+            counted = silent.double().mean()
+        if counted.item() > max_missing[k]:
             return k, silent.any(dim=0)
     return None
 
 
 def bump_weights(
-    model: FirstSpikeNetwork, layer: int, silent: torch.Tensor, value: float, targeted: bool
+    model: FirstSpikeNetwork,
+    layer: int,
+    silent: torch.Tensor,
+    value: float,
+    targeted: bool,
+    synapses: torch.Tensor | None = None,
 ) -> None:
     """Raise the incoming weights of the silent neurons of ``layer`` (all of them if not
-    ``targeted``) by ``value``."""
+    ``targeted``) by ``value``; only the ``synapses`` masked True where a mask is given (under
+    DEEP R the active excitatory ones, so that no synapse changes sign or wakes up)."""
     weight = model.layers[layer].weight
+    step = value * (silent.to(weight.dtype) if targeted else torch.ones_like(weight))
+    if synapses is not None:
+        step = step * synapses
     with torch.no_grad():
-        weight += value * (silent.to(weight.dtype) if targeted else 1.0)
+        weight += step
 
 
 @dataclass
@@ -250,7 +269,9 @@ class Trainer:
         cfg = self.cfg.training.weight_bumping
         if not cfg.enabled or is_time_stepped(self.cfg):
             return False
-        missing = layer_missing_spikes(layer_times, cfg.max_missing)
+        synapses = [self._bumpable_synapses(k) for k in range(len(layer_times))]
+        drivable = [None if mask is None else mask.any(dim=0) for mask in synapses]
+        missing = layer_missing_spikes(layer_times, cfg.max_missing, drivable)
         if missing is None:
             self.bump.last_layer = -1
             return False
@@ -260,8 +281,14 @@ class Trainer:
         else:
             self.bump.value = cfg.value
         self.bump.last_layer = layer
-        bump_weights(self.model, layer, silent, self.bump.value, cfg.targeted)
+        bump_weights(self.model, layer, silent, self.bump.value, cfg.targeted, synapses[layer])
         return True
+
+    def _bumpable_synapses(self, layer: int) -> torch.Tensor | None:
+        """Under DEEP R the mask of the active excitatory synapses into ``layer``; else None."""
+        if self.rewiring is None:
+            return None
+        return self.rewiring.excitatory_active(self.model.layers[layer].weight)
 
     def _evaluate(self, split: str) -> EvalResult:
         """Evaluation of the current weights on a split, computed once per epoch (the epoch's
@@ -354,6 +381,12 @@ class Trainer:
 
     def load_state_dict(self, checkpoint: dict[str, Any]) -> None:
         """Restore everything :meth:`state_dict` saved."""
+        if checkpoint.get("optimizer", {}) is None:
+            raise ResultsError(
+                "this savepoint was exported without its optimizer state (snnexp export "
+                "--drop-optimizer): it runs inference and eval but cannot be continued; continue "
+                "from the original run folder or train again"
+            )
         try:
             self.model.load_state_dict(checkpoint["model"])
             self.optimizer.load_state_dict(checkpoint["optimizer"])

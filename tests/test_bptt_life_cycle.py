@@ -188,6 +188,14 @@ def test_lsnn_config_matches_the_paper_layout():
             },
             "go together",
         ),
+        (
+            {
+                "learning": {"rule": "bptt", "loss": {"type": "cross_entropy"}},
+                "dataset": {"encoding": {"type": "rate", "interpolate": True}},
+                "model": {"bias_times": []},
+            },
+            "dataset.encoding.interpolate: splits latency spikes between steps",
+        ),
         ({"model": {"neuron": {"type": "lif"}}}, "did you mean 'alif'"),
         ({"learning": {"surrogate": {"type": "sigmoid"}}}, "did you mean 'fast_sigmoid'"),
     ],

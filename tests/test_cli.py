@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +96,43 @@ def test_eval_draws_figures_from_saved_data(trained_run, tmp_path):
     names = {p.name for p in (tmp_path / "figs").iterdir()}
     assert {"training_curves.png", "confusion_test.png", "yin_yang_map_test.png"} <= names
     assert {"confusion_train.png", "output_times_test.png"} <= names
+
+
+def test_export_trims_a_run_to_one_savepoint(trained_run, tmp_path, monkeypatch):
+    exported = tmp_path / "shipped" / "tiny"
+    result = invoke("export", trained_run, exported, "--splits", "test", "--drop-optimizer")
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in exported.iterdir()} >= {"config.yaml", "history.csv", "epoch_4"}
+    assert not (exported / "epoch_0").exists()
+    assert {p.name for p in (exported / "epoch_4").iterdir()} == {
+        "checkpoint.pt",
+        "outputs_test.npz",
+    }
+    checkpoint = torch.load(exported / "epoch_4" / "checkpoint.pt", weights_only=True)
+    assert checkpoint["optimizer"] is None and checkpoint["epoch"] == 4
+    saved = np.load(trained_run / "epoch_4" / "outputs_test.npz")
+    inference = invoke("inference", exported)
+    assert f"accuracy {100 * float(saved['accuracy']):.2f} %" in inference.output
+    refused = invoke("continue", exported, 4, 6)
+    assert refused.exit_code != 0 and "exported without its optimizer state" in refused.output
+    again = invoke("export", trained_run, exported)
+    assert again.exit_code != 0 and "exists; export into a new folder" in again.output
+    real_access = os.access
+    monkeypatch.setattr(  # pretrained/ read-only (a chmod would not stop root)
+        os,
+        "access",
+        lambda path, mode: (
+            real_access(path, mode) and not (mode & os.W_OK and str(path).startswith(str(exported)))
+        ),
+    )
+    monkeypatch.chdir(tmp_path)
+    drawn = invoke("eval", exported, "--only", "confusion_test")
+    assert drawn.exit_code == 0, drawn.output
+    assert not (exported / "epoch_4" / "figures").exists() or not any(
+        (exported / "epoch_4" / "figures").iterdir()
+    )
+    fallback = tmp_path / "experiment_results" / "figures" / "tiny" / "epoch_4"
+    assert (fallback / "confusion_test.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_continue_is_bitwise_identical_to_not_stopping(tmp_path):

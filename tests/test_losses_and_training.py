@@ -82,6 +82,20 @@ def test_bump_raises_only_the_silent_neurons_incoming_weights():
     assert torch.all(net.layers[0].weight.detach() - before >= 0.25)
 
 
+def test_bumping_under_rewiring_counts_and_raises_only_drivable_synapses():
+    hidden = torch.tensor([[1.0, INF, INF, 1.0], [1.0, 1.0, INF, 1.0]])
+    undrivable = torch.tensor([True, True, False, True])
+    assert layer_missing_spikes([hidden], [0.3], [undrivable]) is None
+    layer, silent = layer_missing_spikes([hidden], [0.1], [undrivable])
+    assert layer == 0 and silent.tolist() == [False, True, False, False]
+    net = FirstSpikeNetwork([FirstSpikeLayer(3, 4, bias_times=[0.9]), FirstSpikeLayer(4, 2)])
+    before = net.layers[0].weight.detach().clone()
+    synapses = torch.rand(before.shape, generator=torch.Generator().manual_seed(3)) < 0.5
+    bump_weights(net, 0, torch.ones(4, dtype=torch.bool), 0.25, True, synapses)
+    delta = net.layers[0].weight.detach() - before
+    assert torch.all(delta[synapses] == 0.25) and torch.all(delta[~synapses] == 0)
+
+
 def test_input_noise_is_seeded_reflected_at_zero_and_keeps_missing_spikes():
     times = torch.tensor([[0.01, 1.0, INF]] * 2000, dtype=torch.float64)
     noisy = add_input_noise(times, 0.0, 0.3, torch.Generator().manual_seed(1))

@@ -149,7 +149,7 @@ def test_rewired_first_spike_training_continues_exactly(tmp_path: Path):
         "name": "tiny_rewired",
         "dataset": {"train_size": 300, "val_size": 100, "test_size": 100},
         "model": {"layer_sizes": [20, 3]},
-        "learning": {"rewiring": {"connectivity": 0.3, "temperature": 1e-4, "l1": 1e-4}},
+        "learning": {"rewiring": {"connectivity": 0.5, "temperature": 0.1, "l1": 1e-4}},
         "training": {"epochs": 4, "batch_size": 50, "batch_size_eval": 100, "savepoints": [2]},
     }
 
@@ -171,7 +171,7 @@ def test_rewired_first_spike_training_continues_exactly(tmp_path: Path):
     b = torch.load(stopped / "epoch_4" / "checkpoint.pt", weights_only=True)
     for key, value in a["model"].items():
         assert torch.equal(value, b["model"][key]), key
-    budget = round(0.3 * 5 * 20) + round(0.3 * 21 * 3)
+    budget = round(0.5 * 5 * 20) + round(0.5 * 21 * 3)
     assert a["history"]["connections"] == [budget] * 5
     assert sum(a["history"]["rewirings"]) > 0
     for weight, active in zip(
@@ -180,7 +180,7 @@ def test_rewired_first_spike_training_continues_exactly(tmp_path: Path):
         strict=True,
     ):
         assert torch.all(weight[~active] == 0)
-        assert int(active.sum()) == round(0.3 * active.numel())
+        assert int(active.sum()) == round(0.5 * active.numel())
     result = CliRunner().invoke(
         main,
         [

@@ -12,6 +12,7 @@ from torch import nn
 
 from snnexp.data.encoding import (
     SpikeEncoder,
+    interpolated_latency_spike_train,
     latency_spike_train,
     rate_spike_train,
     threshold_crossing_spike_train,
@@ -210,6 +211,27 @@ def test_latency_spike_train_uses_the_step_of_each_time():
     steps = [spikes[:, 0, j].nonzero().flatten().tolist() for j in range(4)]
     assert steps == [[1], [2], [10], []]
     assert torch.equal(latency_spike_train(times, 0.1, 2, 3)[0], spikes[2])
+
+
+def test_interpolated_latency_spikes_keep_their_time():
+    times = torch.tensor([[0.15, 0.2, 1.03, math.inf]], dtype=torch.float64)
+    spikes = interpolated_latency_spike_train(times, dt=0.1, start=0, length=15)[:, 0, :]
+    steps = torch.arange(15, dtype=torch.float64)
+    assert torch.allclose(spikes[:, :3].sum(0), torch.ones(3, dtype=torch.float64))
+    centre = (steps.unsqueeze(1) * spikes[:, :3]).sum(0) * 0.1
+    assert torch.allclose(centre, times[0, :3])
+    assert spikes[1, 0] == pytest.approx(0.5) and spikes[2, 0] == pytest.approx(0.5)
+    assert spikes[10, 2] == pytest.approx(0.7) and spikes[11, 2] == pytest.approx(0.3)
+    assert torch.equal(spikes[:, 3], torch.zeros(15, dtype=torch.float64))
+    on_grid = torch.tensor([[0.2, 0.5]], dtype=torch.float64)
+    assert torch.allclose(
+        interpolated_latency_spike_train(on_grid, 0.1, 0, 8),
+        latency_spike_train(on_grid, 0.1, 0, 8),
+    )
+    chunk = interpolated_latency_spike_train(times, 0.1, 2, 3)
+    assert torch.equal(chunk, interpolated_latency_spike_train(times, 0.1, 0, 15)[2:5])
+    encoder = SpikeEncoder("latency", dt=0.1, interpolate=True)
+    assert torch.equal(encoder(times, 0, 15, torch.Generator())[:, 0, :], spikes)
 
 
 def test_rate_spike_train_statistics():

@@ -42,6 +42,27 @@ def latency_spike_train(times: torch.Tensor, dt: float, start: int, length: int)
     return (steps.view(-1, 1, 1) == step.unsqueeze(0)).to(times.dtype)
 
 
+def interpolated_latency_spike_train(
+    times: torch.Tensor, dt: float, start: int, length: int
+) -> torch.Tensor:
+    """Like :func:`latency_spike_train`, but a spike keeps its time within the step: it is split
+    between step n = floor(t / dt) and step n + 1 with amplitudes 1 - f and f,
+
+        f = t / dt - n,
+
+    so its centre of mass stays at t (a spike on the grid is a plain spike). Inputs coded by
+    spike times then reach the network unquantised, and the amplitudes depend smoothly on t.
+    ``(batch, n)`` times -> ``(length, batch, n)`` amplitudes in [0, 1]; +inf never spikes."""
+    scaled = times / dt
+    step = torch.floor(scaled)
+    fraction = torch.where(torch.isfinite(scaled), scaled - step, torch.zeros_like(scaled))
+    steps = torch.arange(start, start + length, device=times.device, dtype=times.dtype)
+    steps = steps.view(-1, 1, 1)
+    here = (steps == step.unsqueeze(0)).to(times.dtype) * (1.0 - fraction)
+    after = (steps == step.unsqueeze(0) + 1).to(times.dtype) * fraction
+    return here + after
+
+
 def rate_spike_train(
     times: torch.Tensor,
     t_early: float,
@@ -97,7 +118,9 @@ class SpikeEncoder:
     """Turns latency-coded input times ``(batch, n)`` into spike trains, chunk by chunk.
 
     ``type`` is ``latency``, ``rate`` or ``threshold_crossing`` (see the functions above);
-    ``dt`` is the step of the simulation, ``t_early`` / ``t_late`` those of the latency code.
+    ``dt`` is the step of the simulation, ``t_early`` / ``t_late`` those of the latency code;
+    ``interpolate`` splits latency spikes between the two steps around their time
+    (:func:`interpolated_latency_spike_train`).
     """
 
     type: str = "latency"
@@ -106,6 +129,7 @@ class SpikeEncoder:
     t_late: float = 2.0
     rate_gain: float = 1.0
     thresholds: int = 40
+    interpolate: bool = False
 
     @property
     def is_random(self) -> bool:
@@ -120,6 +144,8 @@ class SpikeEncoder:
         self, times: torch.Tensor, start: int, length: int, generator: torch.Generator
     ) -> torch.Tensor:
         """Steps ``start .. start + length - 1`` as ``(length, batch, n_inputs)``."""
+        if self.type == "latency" and self.interpolate:
+            return interpolated_latency_spike_train(times, self.dt, start, length)
         if self.type == "latency":
             return latency_spike_train(times, self.dt, start, length)
         if self.type == "rate":

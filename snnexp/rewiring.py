@@ -6,9 +6,12 @@ It is *active* when theta_k > 0, with weight w_k = s_k theta_k, and *dormant* ot
 weight exactly 0. The layers keep using the weight tensors as they are (``w``, with
 theta = s w). One training step:
 
-1. active synapses follow the loss gradient plus an L1 term, through the wrapped optimizer:
-   dL/dtheta_k = s_k dL/dw_k + l1 (dormant synapses get no gradient);
-2. Gaussian noise of temperature T: theta_k += sqrt(2 lr T) N(0, 1) for active synapses;
+1. active synapses follow the loss gradient through the wrapped optimizer,
+   dL/dtheta_k = s_k dL/dw_k (dormant synapses get no gradient);
+2. the L1 term and Gaussian noise of temperature T act on active synapses directly, as in the
+   published DEEP R code: theta_k -= lr l1 and theta_k += sqrt(2 lr T) N(0, 1). (Passed through
+   an adaptive optimizer such as Adam, the L1 gradient would be rescaled to a full-size step
+   wherever the loss gradient vanishes, e.g. on every synapse of a silent neuron.)
 3. an active synapse whose theta_k fell to <= 0 becomes dormant (w_k = 0);
 4. as many dormant synapses as were deactivated, drawn uniformly at random, become active with
    theta = :data:`REGROWN_THETA`, so the number of active synapses stays at the budget.
@@ -141,23 +144,25 @@ class DeepR:
         """Optimizer step on the active synapses (+ L1), noise, deactivation and regrowth;
         returns the number of synapses rewired."""
         with torch.no_grad():
-            for weight, sign, active in zip(self.weights, self.signs, self.active, strict=True):
+            for weight, active in zip(self.weights, self.active, strict=True):
                 if weight.grad is not None:
                     weight.grad.mul_(active)
-                    if self.params.l1:
-                        weight.grad.add_(self.params.l1 * sign * active)
         self.optimizer.step()
         return self.constrain(noise=True)
 
     @torch.no_grad()
     def constrain(self, noise: bool = False) -> int:
-        """Noise (``noise``), deactivation of synapses with theta <= 0 and regrowth of as many;
-        dormant weights are set to exactly 0. Returns the number of synapses rewired. Call it
-        after any change of the weights outside :meth:`step` (e.g. weight bumping)."""
+        """L1 shrinkage and noise (``noise``: after an optimizer step), deactivation of synapses
+        with theta <= 0 and regrowth of as many; dormant weights are set to exactly 0. Returns
+        the number of synapses rewired. Call it after any change of the weights outside
+        :meth:`step` (e.g. weight bumping)."""
         lr = self.optimizer.param_groups[0]["lr"]
         scale = math.sqrt(2 * lr * self.params.temperature) if noise else 0.0
+        shrink = lr * self.params.l1 if noise else 0.0
         deactivated = []
         for weight, sign, active in zip(self.weights, self.signs, self.active, strict=True):
+            if shrink:
+                weight.sub_(shrink * sign * active)
             if scale:
                 draws = torch.randn(weight.shape, generator=self.generator, dtype=weight.dtype)
                 weight.add_(scale * sign * draws.to(weight.device) * active)

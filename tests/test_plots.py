@@ -337,6 +337,27 @@ def test_config_caption_names_the_essentials(tmp_path: Path) -> None:
     caption = config_caption(config, {"test": 0.9512})
     for part in ("dataset yin_yang", "network ?-4-8-3", "first_spike_et", "test 95.12 %"):
         assert part in caption
+    assert "tau_syn" in caption and "weight bumping" in caption
+
+
+def test_time_stepped_caption_names_neurons_grid_encoding_and_rewiring() -> None:
+    config = {
+        "dataset": {"name": "yin_yang", "encoding": {"type": "latency", "interpolate": True}},
+        "model": {"neuron": {"type": "leaky", "tau_mem": 1.0}, "dt": 0.05, "sim_time": 3.0},
+        "learning": {
+            "rule": "deep_r",
+            "rewiring": {"connectivity": 0.1, "scope": "per_layer", "signs": "dale"},
+        },
+    }
+    caption = config_caption(config, {})
+    for part in (
+        "leaky neurons, tau_mem 1.0",
+        "dt 0.05, 60 steps",
+        "interpolated latency encoding",
+        "DEEP R 10 % connectivity (per_layer budget, dale signs)",
+    ):
+        assert part in caption
+    assert "tau_syn" not in caption and "weight bumping" not in caption
 
 
 TINY = {

@@ -97,6 +97,21 @@ def test_without_noise_and_deactivation_it_is_the_plain_optimizer_step():
             assert torch.equal(weight, twin)
 
 
+def test_l1_shrinks_theta_directly_not_through_the_optimizer():
+    weights = make_weights()
+    optimizer = torch.optim.Adam(weights, lr=0.05)
+    deep_r = DeepR(weights, optimizer, RewiringParams(0.5, l1=0.01), torch.Generator())
+    before = [w.detach().clone() for w in weights]
+    for weight in weights:
+        weight.grad = torch.zeros_like(weight)
+    deep_r.step()
+    for weight, old, sign, active in zip(weights, before, deep_r.signs, deep_r.active, strict=True):
+        kept = active & (sign * old > 0.05 * 0.01)
+        assert torch.allclose(
+            sign[kept] * (old[kept] - weight[kept]), torch.full_like(old[kept], 0.05 * 0.01)
+        )
+
+
 def test_state_dict_round_trip_resumes_exactly():
     weights = make_weights()
     optimizer = torch.optim.Adam(weights, lr=0.05)

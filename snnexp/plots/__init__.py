@@ -43,7 +43,13 @@ from snnexp.plots.activity import (
     trace_layers,
 )
 from snnexp.plots.comparison import SavepointPanels, plot_comparison
-from snnexp.plots.confusion import confusion_matrix, plot_confusion, plot_per_class_accuracy
+from snnexp.plots.confusion import (
+    NO_SPIKE_LABEL,
+    TIE_LABEL,
+    confusion_matrix,
+    plot_confusion,
+    plot_per_class_accuracy,
+)
 from snnexp.plots.curves import plot_curves, plot_lr_and_bumps
 from snnexp.plots.digits import image_side, plot_examples
 from snnexp.plots.histograms import hidden_layers, plot_spike_time_histograms
@@ -189,6 +195,11 @@ class _Run:
     def output_label(self) -> str:
         return SCORE_LABEL if self.time_stepped else OUTPUT_TIME_LABEL
 
+    @property
+    def undecided_label(self) -> str:
+        """Heading of the confusion matrices' column of samples without a prediction."""
+        return TIE_LABEL if self.time_stepped else NO_SPIKE_LABEL
+
 
 def _plan(run_dir: Path, epoch_dir: Path) -> list[FigureJob]:
     config = read_config(run_dir)
@@ -254,7 +265,10 @@ def _split_jobs(run: _Run, split: str, outputs: dict[str, np.ndarray]) -> list[F
         )
 
     jobs = [
-        FigureJob(f"confusion_{split}", lambda: plot_confusion(matrix, names, title=title)),
+        FigureJob(
+            f"confusion_{split}",
+            lambda: plot_confusion(matrix, names, title=title, undecided=run.undecided_label),
+        ),
         FigureJob(f"{run.output_name}_{split}", output_times),
     ]
     if run.time_stepped:
@@ -445,6 +459,7 @@ def _savepoint_jobs(run: _Run) -> list[FigureJob]:
             title=run.heading,
             quantity="read-out scores" if run.time_stepped else "output spike times",
             ylabel=run.output_label,
+            undecided=run.undecided_label,
         )
 
     jobs = [FigureJob("summary", summary)]
@@ -463,6 +478,7 @@ def _savepoint_jobs(run: _Run) -> list[FigureJob]:
                     names,
                     title=f"{run.heading}, {split_name}",
                     ylabel=run.output_label,
+                    undecided=run.undecided_label,
                 ),
             )
         )

@@ -8,7 +8,12 @@ from typing import NamedTuple
 import numpy as np
 from matplotlib.figure import Figure
 
-from snnexp.plots.confusion import COLORBAR_LABEL, accuracy_summary, draw_confusion
+from snnexp.plots.confusion import (
+    COLORBAR_LABEL,
+    NO_SPIKE_LABEL,
+    accuracy_summary,
+    draw_confusion,
+)
 from snnexp.plots.spike_times import OUTPUT_TIME_LABEL, draw_output_times
 from snnexp.plots.style import PAGE_WIDTH, styled
 
@@ -29,6 +34,7 @@ def plot_comparison(
     *,
     title: str | None = None,
     ylabel: str = OUTPUT_TIME_LABEL,
+    undecided: str = NO_SPIKE_LABEL,
 ) -> Figure:
     """Left column the untrained network, right column the trained one: output spike times
     by true class (top, shared time axis) and confusion matrices (bottom)."""
@@ -48,7 +54,12 @@ def plot_comparison(
             )
             top[column].set_title(f"{name} (epoch {panels.epoch})", fontsize="small")
             image = draw_confusion(
-                axes[1, column], panels.matrix, class_names, colorbar=False, compact=True
+                axes[1, column],
+                panels.matrix,
+                class_names,
+                colorbar=False,
+                compact=True,
+                undecided=undecided,
             )
             axes[1, column].set_title(accuracy_summary(panels.matrix), fontsize="small")
         fig.colorbar(image, ax=list(axes[1]), label=COLORBAR_LABEL, shrink=0.9)

@@ -12,6 +12,8 @@ from matplotlib.image import AxesImage
 from snnexp.plots.style import COLUMN_WIDTH, OKABE_ITO, PAGE_WIDTH, styled
 
 NO_SPIKE_LABEL = "no spike"
+TIE_LABEL = "tie"
+"""The last column of time-stepped runs: no unique maximum of the read-out."""
 COLORBAR_LABEL = "share of true class [%]"
 
 
@@ -61,9 +63,11 @@ def draw_confusion(
     *,
     colorbar: bool = True,
     compact: bool = False,
+    undecided: str = NO_SPIKE_LABEL,
 ) -> AxesImage:
     """Cells coloured by row percentage, each showing its count and percentage (``compact``:
-    the count alone beyond 5 classes); returns the image (for a shared colorbar)."""
+    the count alone beyond 5 classes); the last column, headed ``undecided``, counts the samples
+    without a prediction. Returns the image (for a shared colorbar)."""
     n_classes = matrix.shape[0]
     percent = row_percentages(matrix)
     cell_font = 7 if n_classes <= 5 else 4.5
@@ -80,7 +84,7 @@ def draw_confusion(
             color="white" if percent[row, col] > 60.0 else "black",
         )
     ax.axvline(n_classes - 0.5, color="black", linewidth=1.0)
-    ax.set_xticks(range(n_classes + 1), [*class_names, NO_SPIKE_LABEL.replace(" ", "\n")])
+    ax.set_xticks(range(n_classes + 1), [*class_names, undecided.replace(" ", "\n")])
     ax.set_yticks(range(n_classes), list(class_names))
     ax.tick_params(length=0)
     ax.grid(False)
@@ -101,7 +105,11 @@ def accuracy_summary(matrix: np.ndarray) -> str:
 
 
 def plot_confusion(
-    matrix: np.ndarray, class_names: Sequence[str], *, title: str | None = None
+    matrix: np.ndarray,
+    class_names: Sequence[str],
+    *,
+    title: str | None = None,
+    undecided: str = NO_SPIKE_LABEL,
 ) -> Figure:
     """Draw a confusion matrix: cells coloured by row percentage, showing count and percent."""
     n_classes = matrix.shape[0]
@@ -109,7 +117,7 @@ def plot_confusion(
         width = min(PAGE_WIDTH, 1.6 + 0.42 * (n_classes + 1))
         fig = Figure(figsize=(width, 1.0 + 0.36 * max(n_classes, 4)), layout="constrained")
         ax = fig.subplots()
-        draw_confusion(ax, matrix, class_names)
+        draw_confusion(ax, matrix, class_names, undecided=undecided)
         summary = accuracy_summary(matrix)
         ax.set_title(f"{title}\n{summary}" if title else summary)
     return fig

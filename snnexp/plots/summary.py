@@ -9,7 +9,13 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from snnexp.plots.confusion import accuracy_summary, draw_confusion, draw_per_class_accuracy
+from snnexp.config import TIME_STEPPED_RULES
+from snnexp.plots.confusion import (
+    NO_SPIKE_LABEL,
+    accuracy_summary,
+    draw_confusion,
+    draw_per_class_accuracy,
+)
 from snnexp.plots.curves import draw_score
 from snnexp.plots.io import config_value
 from snnexp.plots.spike_times import OUTPUT_TIME_LABEL, draw_output_times
@@ -24,20 +30,20 @@ def config_caption(config: dict[str, Any], accuracies: dict[str, float]) -> str:
     the savepoint's accuracies (``accuracies``: split -> fraction)."""
     value = config_value
     sizes = [value(config, "model.n_inputs", "?"), *value(config, "model.layer_sizes", [])]
+    rule = value(config, "learning.rule", "?")
+    time_stepped = rule in TIME_STEPPED_RULES
     parts = [
         f"dataset {value(config, 'dataset.name', '?')}",
         "network " + "-".join(str(s) for s in sizes),
-        f"rule {value(config, 'learning.rule', '?')}",
-        f"tau_syn {value(config, 'model.neuron.tau_syn', '?')}, "
-        f"tau_mem {value(config, 'model.neuron.tau_mem', '?')}, "
-        f"threshold {value(config, 'model.neuron.threshold', '?')}",
+        f"rule {rule}",
+        *(_time_stepped_neurons(config) if time_stepped else _first_spike_neurons(config)),
         f"loss {value(config, 'learning.loss.type', '?')}",
         f"{value(config, 'learning.optimizer.type', '?')} "
         f"lr {value(config, 'learning.optimizer.lr', '?')}"
         f" ({value(config, 'learning.lr_scheduler.type', 'no scheduler')})",
         f"{value(config, 'training.epochs', '?')} epochs, "
         f"batch {value(config, 'training.batch_size', '?')}",
-        f"weight bumping {'on' if value(config, 'training.weight_bumping.enabled') else 'off'}",
+        *_rewiring_essentials(config),
         f"seeds torch {value(config, 'training.seeds.torch', '?')} / "
         f"numpy {value(config, 'training.seeds.numpy', '?')}",
     ]
@@ -45,6 +51,47 @@ def config_caption(config: dict[str, Any], accuracies: dict[str, float]) -> str:
     if scores:
         parts.append(f"accuracy: {scores}")
     return "; ".join(parts) + "."
+
+
+def _first_spike_neurons(config: dict[str, Any]) -> list[str]:
+    """Time constants, threshold and weight bumping of a first-spike run."""
+    value = config_value
+    bumping = "on" if value(config, "training.weight_bumping.enabled") else "off"
+    return [
+        f"tau_syn {value(config, 'model.neuron.tau_syn', '?')}, "
+        f"tau_mem {value(config, 'model.neuron.tau_mem', '?')}, "
+        f"threshold {value(config, 'model.neuron.threshold', '?')}",
+        f"weight bumping {bumping}",
+    ]
+
+
+def _time_stepped_neurons(config: dict[str, Any]) -> list[str]:
+    """Neuron model, time grid, encoding, read-out and surrogate of a time-stepped run."""
+    value = config_value
+    dt, sim_time = value(config, "model.dt", 1.0), value(config, "model.sim_time", 0.0)
+    encoding = value(config, "dataset.encoding.type", "?")
+    if encoding == "latency" and value(config, "dataset.encoding.interpolate"):
+        encoding = "interpolated latency"
+    return [
+        f"{value(config, 'model.neuron.type', '?')} neurons, "
+        f"tau_mem {value(config, 'model.neuron.tau_mem', '?')}, "
+        f"threshold {value(config, 'model.neuron.threshold', '?')}",
+        f"dt {dt}, {round(sim_time / dt)} steps",
+        f"{encoding} encoding",
+        f"read-out {value(config, 'model.readout', '?')}",
+        f"surrogate {value(config, 'learning.surrogate.type', '?')}",
+    ]
+
+
+def _rewiring_essentials(config: dict[str, Any]) -> list[str]:
+    """DEEP R's budget and signs, when the run rewires."""
+    rewiring = config_value(config, "learning.rewiring")
+    if not isinstance(rewiring, dict) or rewiring.get("connectivity") is None:
+        return []
+    return [
+        f"DEEP R {100 * rewiring.get('connectivity', 0):.0f} % connectivity "
+        f"({rewiring.get('scope', '?')} budget, {rewiring.get('signs', '?')} signs)"
+    ]
 
 
 def plot_summary(
@@ -60,6 +107,7 @@ def plot_summary(
     title: str | None = None,
     quantity: str = "output spike times",
     ylabel: str = OUTPUT_TIME_LABEL,
+    undecided: str = NO_SPIKE_LABEL,
 ) -> Figure:
     """Four panels: (a) accuracy per epoch, (b) confusion matrix, (c) output spike times by
     true class, (d) the Yin-Yang map (``yin_yang`` = samples, labels, predictions) or the
@@ -72,7 +120,7 @@ def plot_summary(
             draw_score(ax_a, history)
             ax_a.legend(loc="lower right")
         ax_a.set_title("(a) accuracy per epoch", fontsize="small", loc="left")
-        draw_confusion(ax_b, matrix, class_names, compact=True)
+        draw_confusion(ax_b, matrix, class_names, compact=True, undecided=undecided)
         ax_b.set_title(
             f"(b) {split_name}: {accuracy_summary(matrix)}", fontsize="small", loc="left"
         )

@@ -204,7 +204,7 @@ def export_run(
 ) -> Path:
     """Copy a run trimmed to one savepoint into ``destination`` (which must not exist): the
     config, history, log and progress plot, and ``epoch_dir`` with its checkpoint, the outputs
-    of ``splits`` and its figures. Without ``keep_optimizer`` the optimizer state is dropped from
+    of ``splits`` (compressed) and its figures. Without ``keep_optimizer`` the optimizer state is dropped from
     the checkpoint (a third of the size for Adam); such a savepoint runs inference and eval but
     cannot be continued. The copy is assembled under a temporary name and appears whole."""
     if destination.exists():
@@ -226,10 +226,12 @@ def export_run(
         torch.save(checkpoint, buffer)
         atomic_write_bytes(target / CHECKPOINT_FILE, buffer.getvalue())
         for split in splits:
-            source = epoch_dir / f"outputs_{split}.npz"
-            if not source.is_file():
+            arrays = load_outputs(epoch_dir, split)
+            if arrays is None:
                 raise ResultsError(f"{epoch_dir} has no outputs for split {split!r}")
-            shutil.copy2(source, target / source.name)
+            buffer = io.BytesIO()
+            np.savez_compressed(buffer, **arrays)
+            atomic_write_bytes(target / f"outputs_{split}.npz", buffer.getvalue())
         if (epoch_dir / "figures").is_dir():
             shutil.copytree(epoch_dir / "figures", target / "figures")
         os.replace(staging, destination)

@@ -128,12 +128,11 @@ class DeepR:
             for part, w in zip(flat.split(sizes), self.weights, strict=True)
         ]
 
-    def excitatory_active(self, weight: torch.Tensor) -> torch.Tensor | None:
-        """Mask of the active synapses with sign +1 of ``weight`` (None if it is not
-        rewired): the ones that can raise a neuron's potential."""
-        for candidate, sign, active in zip(self.weights, self.signs, self.active, strict=True):
+    def active_mask(self, weight: torch.Tensor) -> torch.Tensor | None:
+        """Mask of the active synapses of ``weight`` (None if it is not rewired)."""
+        for candidate, active in zip(self.weights, self.active, strict=True):
             if candidate is weight:
-                return active & (sign > 0)
+                return active
         return None
 
     def active_count(self) -> int:

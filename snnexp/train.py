@@ -120,8 +120,8 @@ def layer_missing_spikes(
 ) -> tuple[int, torch.Tensor] | None:
     """The first layer whose fraction of non-spiking (+inf or NaN) entries exceeds its
     ``max_missing``, with the mask of its neurons that were silent in at least one sample.
-    ``drivable[k]``, where given, masks the neurons of layer k that bumping can make fire
-    (under DEEP R: those with an active excitatory input); only they are counted."""
+    ``drivable[k]``, where given, masks the neurons of layer k that bumping can act on (under
+    DEEP R: those with an active input); only they are counted."""
     for k, times in enumerate(layer_times):
         silent = ~torch.isfinite(times)
         mask = drivable[k] if k < len(drivable) else None
@@ -145,7 +145,8 @@ def bump_weights(
 ) -> None:
     """Raise the incoming weights of the silent neurons of ``layer`` (all of them if not
     ``targeted``) by ``value``; only the ``synapses`` masked True where a mask is given (under
-    DEEP R the active excitatory ones, so that no synapse changes sign or wakes up)."""
+    DEEP R the active ones: a dormant synapse stays dormant, an inhibitory one is weakened and,
+    once its theta reaches 0, rewired)."""
     weight = model.layers[layer].weight
     step = value * (silent.to(weight.dtype) if targeted else torch.ones_like(weight))
     if synapses is not None:
@@ -285,10 +286,10 @@ class Trainer:
         return True
 
     def _bumpable_synapses(self, layer: int) -> torch.Tensor | None:
-        """Under DEEP R the mask of the active excitatory synapses into ``layer``; else None."""
+        """Under DEEP R the mask of the active synapses into ``layer``; else None."""
         if self.rewiring is None:
             return None
-        return self.rewiring.excitatory_active(self.model.layers[layer].weight)
+        return self.rewiring.active_mask(self.model.layers[layer].weight)
 
     def _evaluate(self, split: str) -> EvalResult:
         """Evaluation of the current weights on a split, computed once per epoch (the epoch's

@@ -204,9 +204,10 @@ def export_run(
 ) -> Path:
     """Copy a run trimmed to one savepoint into ``destination`` (which must not exist): the
     config, history, log and progress plot, and ``epoch_dir`` with its checkpoint, the outputs
-    of ``splits`` (compressed) and its figures. Without ``keep_optimizer`` the optimizer state is dropped from
-    the checkpoint (a third of the size for Adam); such a savepoint runs inference and eval but
-    cannot be continued. The copy is assembled under a temporary name and appears whole."""
+    of ``splits`` (compressed) and its figures. Without ``keep_optimizer`` the optimizer state
+    is dropped from the checkpoint (two thirds of its size with Adam); such a savepoint runs
+    inference and eval but cannot be continued. The copy is assembled under a temporary name
+    and appears whole."""
     if destination.exists():
         raise ResultsError(f"{destination} exists; export into a new folder")
     destination.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from snnexp.plots.style import OKABE_ITO, PAGE_WIDTH, styled
 
@@ -74,9 +75,12 @@ def plot_sign_maps(
             )
             ax.set_xlabel("postsynaptic neuron")
             ax.set_ylabel("presynaptic neuron")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(False)
         if title:
             fig.suptitle(
-                f"{title} (red: excitatory, blue: inhibitory, white: dormant)", fontsize="medium"
+                f"{title} (vermillion: excitatory, blue: inhibitory, white: dormant)",
+                fontsize="medium",
             )
     return fig

@@ -30,6 +30,7 @@ from snnexp.results import (
     CONFIG_FILE,
     HISTORY_FILE,
     LOG_FILE,
+    SPLITS,
     atomic_write_text,
     export_run,
     load_checkpoint,
@@ -457,7 +458,7 @@ def export_command(
     """
     _setup_logging()
     chosen = [split.strip() for split in splits.split(",") if split.strip()]
-    unknown = sorted(set(chosen) - {"train", "val", "test"})
+    unknown = sorted(set(chosen) - set(SPLITS))
     if unknown:
         raise click.BadParameter(
             f"unknown split(s) {', '.join(unknown)}; use train, val, test", param_hint="--splits"

@@ -55,6 +55,8 @@ HISTORY_COLUMNS = (
     "connections",
     "rewirings",
 )
+SPLITS = ("train", "val", "test")
+"""The data splits of every run, in the order they are evaluated and saved."""
 _SAVEPOINT_NAME = re.compile(r"^epoch_(\d+)$")
 
 
@@ -204,10 +206,10 @@ def export_run(
 ) -> Path:
     """Copy a run trimmed to one savepoint into ``destination`` (which must not exist): the
     config, history, log and progress plot, and ``epoch_dir`` with its checkpoint, the outputs
-    of ``splits`` (compressed) and its figures. Without ``keep_optimizer`` the optimizer state
-    is dropped from the checkpoint (two thirds of its size with Adam); such a savepoint runs
-    inference and eval but cannot be continued. The copy is assembled under a temporary name
-    and appears whole."""
+    of ``splits`` (compressed) and its figures (less those of other splits). Without
+    ``keep_optimizer`` the optimizer state is dropped from the checkpoint (two thirds of its
+    size with Adam); such a savepoint runs inference and eval but cannot be continued. The copy
+    is assembled under a temporary name and appears whole."""
     if destination.exists():
         raise ResultsError(f"{destination} exists; export into a new folder")
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -234,7 +236,14 @@ def export_run(
             np.savez_compressed(buffer, **arrays)
             atomic_write_bytes(target / f"outputs_{split}.npz", buffer.getvalue())
         if (epoch_dir / "figures").is_dir():
-            shutil.copytree(epoch_dir / "figures", target / "figures")
+            left_out = {f"_{split}" for split in SPLITS if split not in splits}
+            shutil.copytree(
+                epoch_dir / "figures",
+                target / "figures",
+                ignore=lambda _, names: [
+                    name for name in names if Path(name).stem.endswith(tuple(left_out))
+                ],
+            )
         os.replace(staging, destination)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

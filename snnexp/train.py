@@ -37,13 +37,18 @@ from snnexp.experiment import (
 )
 from snnexp.layers import FirstSpikeNetwork
 from snnexp.losses import ReadoutLoss, SpikeTimeLoss
-from snnexp.results import HISTORY_COLUMNS, atomic_write_bytes, save_savepoint, write_history
+from snnexp.results import (
+    HISTORY_COLUMNS,
+    SPLITS,
+    atomic_write_bytes,
+    save_savepoint,
+    write_history,
+)
 from snnexp.rewiring import rewired_weights
 from snnexp.spiking import TimeSteppedNetwork
 
 logger = logging.getLogger(__name__)
 
-SPLITS = ("train", "val", "test")
 CHECKPOINT_FORMAT = 1
 MAX_SAVED_HIDDEN_VALUES = 5_000_000
 Loss = SpikeTimeLoss | ReadoutLoss

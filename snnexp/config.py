@@ -276,12 +276,15 @@ class SeedConfig:
 
 @dataclass
 class TrainingConfig:
-    """The training loop: epochs, batches, savepoints, clipping, bumping, noise, seeds, device."""
+    """The training loop: epochs, batches, savepoints, clipping, bumping, noise, seeds, device.
+    ``log_every``: log the running training loss and accuracy every this many batches (null:
+    once per epoch only), for epochs that take long."""
 
     epochs: int = 300
     batch_size: int = 150
     batch_size_eval: int = 200
     savepoints: list[int] = field(default_factory=list)
+    log_every: int | None = None
     max_dw_norm: float | None = 0.2
     weight_bumping: WeightBumpingConfig = field(default_factory=WeightBumpingConfig)
     input_noise: NoiseConfig = field(default_factory=NoiseConfig)
@@ -772,6 +775,7 @@ _POSITIVE = (
     "training.epochs",
     "training.batch_size",
     "training.batch_size_eval",
+    "training.log_every",
     "training.max_dw_norm",
     "dataset.encoding.thresholds",
     "model.neuron.tau_adapt",

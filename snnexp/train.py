@@ -244,6 +244,16 @@ class Trainer:
             else:
                 self.optimizer.step()
             losses.append(loss.item())
+            if cfg.log_every and (batch + 1) % cfg.log_every == 0:
+                seen = min(start + cfg.batch_size, len(order))
+                logger.info(
+                    "epoch %d, batch %d: running train loss %.4f, accuracy %.2f %% (%d samples)",
+                    self.epoch + 1,
+                    batch + 1,
+                    float(np.mean(losses)) if losses else math.nan,
+                    100.0 * correct / seen,
+                    seen,
+                )
         if isinstance(self.model, TimeSteppedNetwork):
             self.model.generator = None
         if self.scheduler is not None:

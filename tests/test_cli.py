@@ -135,6 +135,18 @@ def test_export_trims_a_run_to_one_savepoint(trained_run, tmp_path, monkeypatch)
     assert (fallback / "confusion_test.png").read_bytes().startswith(b"\x89PNG")
 
 
+def test_log_every_writes_running_training_metrics(tmp_path):
+    run_dir = train_run(tmp_path, {"training": {"epochs": 1, "savepoints": [], "log_every": 2}})
+    lines = [
+        line
+        for line in (run_dir / "log.txt").read_text().splitlines()
+        if "running train loss" in line
+    ]
+    assert len(lines) == 3  # 300 samples in batches of 50: after batches 2, 4 and 6
+    assert "epoch 1, batch 6: running train loss" in lines[-1]
+    assert lines[-1].endswith("(300 samples)")
+
+
 def test_continue_is_bitwise_identical_to_not_stopping(tmp_path):
     straight = train_run(tmp_path, results="straight")
     stopped = train_run(tmp_path, {"training": {"epochs": 2, "savepoints": []}}, results="stopped")

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from snnexp.cli import main
 from snnexp.plots import UnknownFigureError, figure_names, render_figures
+from snnexp.plots.activity import most_active
 from snnexp.plots.confusion import confusion_matrix, per_class_accuracy, row_percentages
 from snnexp.plots.curves import lr_steps
 from snnexp.plots.histograms import correct_and_wrong_times, silent_percent
@@ -338,6 +339,15 @@ def test_config_caption_names_the_essentials(tmp_path: Path) -> None:
     for part in ("dataset yin_yang", "network ?-4-8-3", "first_spike_et", "test 95.12 %"):
         assert part in caption
     assert "tau_syn" in caption and "weight bumping" in caption
+
+
+def test_membrane_traces_show_the_most_active_neurons():
+    spikes = np.zeros((10, 6))
+    spikes[:, 4] = 1
+    spikes[:3, 1] = 1
+    spikes[:3, 5] = 1
+    assert most_active(spikes, 3).tolist() == [1, 4, 5]
+    assert most_active(np.zeros((10, 6)), 2).tolist() == [0, 1]
 
 
 def test_time_stepped_caption_names_neurons_grid_encoding_and_rewiring() -> None:

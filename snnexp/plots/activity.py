@@ -71,9 +71,9 @@ def plot_membrane_traces(
     sample: int = 0,
     title: str | None = None,
 ) -> Figure:
-    """Membrane potential of the first few neurons of each layer for one sample, with the
-    threshold (the adaptive threshold of alif neurons where it moves); a membrane read-out
-    layer shows every neuron."""
+    """Membrane potential of a few neurons of each spiking layer for one sample (the ones that
+    spike most in it, so that resets show), with the threshold (the adaptive threshold of alif
+    neurons where it moves); a membrane read-out layer shows every neuron."""
     layer_keys = []
     k = 0
     while f"trace_membrane_{k}" in outputs:
@@ -85,11 +85,15 @@ def plot_membrane_traces(
         for ax, k in zip(axes, layer_keys, strict=True):
             membrane = outputs[f"trace_membrane_{k}"][:, sample, :]
             spiking = f"trace_spikes_{k}" in outputs
-            n_shown = min(N_TRACE_NEURONS if spiking else membrane.shape[1], membrane.shape[1])
+            shown = (
+                most_active(outputs[f"trace_spikes_{k}"][:, sample, :], N_TRACE_NEURONS)
+                if spiking
+                else np.arange(membrane.shape[1])
+            )
             time = np.arange(membrane.shape[0]) * dt
             adaptive = outputs.get(f"trace_threshold_{k}")
-            for j in range(n_shown):
-                color = OKABE_ITO[j % len(OKABE_ITO)]
+            for position, j in enumerate(shown):
+                color = OKABE_ITO[position % len(OKABE_ITO)]
                 ax.plot(time, membrane[:, j], color=color, linewidth=0.8, label=f"neuron {j}")
                 if adaptive is not None and spiking:
                     ax.plot(
@@ -100,12 +104,19 @@ def plot_membrane_traces(
             kind = "spiking" if spiking else "read-out (non-spiking)"
             note = ", dashed: adaptive threshold" if adaptive is not None and spiking else ""
             ax.set_title(f"layer {k + 1}, {kind}{note}", fontsize="small", loc="left")
-            ax.set_ylabel("v")
+            ax.set_ylabel("membrane v")
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="x-small")
         axes[-1].set_xlabel("t [model time units]")
         if title:
             fig.suptitle(title, fontsize="medium")
     return fig
+
+
+def most_active(spikes: np.ndarray, count: int) -> np.ndarray:
+    """Indices of the ``count`` neurons with the most spikes in ``spikes`` ``(steps, n)``, in
+    index order; ties go to the lower index."""
+    order = np.argsort(-spikes.sum(axis=0), kind="stable")[:count]
+    return np.sort(order)
 
 
 def firing_rates(counts: np.ndarray, steps: int) -> np.ndarray:

@@ -230,20 +230,10 @@ class Trainer:
                 bumps += 1
                 if self.rewiring is not None:
                     rewirings += self.rewiring.constrain()
-                continue
-            loss = self.loss_fn.training_loss(outputs, hidden, labels)
-            if not torch.isfinite(loss):
-                raise TrainingError(
-                    f"the loss became {loss.item()} in epoch {self.epoch + 1}, batch {batch}; the "
-                    "savepoints written so far are intact. Lower learning.optimizer.lr, enable "
-                    "training.max_dw_norm, or continue from an earlier savepoint"
-                )
-            loss.backward()
-            if self.rewiring is not None:
-                rewirings += self.rewiring.step()
             else:
-                self.optimizer.step()
-            losses.append(loss.item())
+                loss, rewired = self._learn(outputs, hidden, labels, batch)
+                losses.append(loss)
+                rewirings += rewired
             if cfg.log_every and (batch + 1) % cfg.log_every == 0:
                 seen = min(start + cfg.batch_size, len(order))
                 logger.info(
@@ -272,6 +262,26 @@ class Trainer:
             "connections": self.connections(),
             "rewirings": rewirings,
         }
+
+    def _learn(
+        self, outputs: torch.Tensor, hidden: list[torch.Tensor], labels: torch.Tensor, batch: int
+    ) -> tuple[float, int]:
+        """One optimizer (or DEEP R) step on a batch's loss; returns the loss and the number of
+        synapses rewired. A non-finite loss stops training with a message."""
+        loss = self.loss_fn.training_loss(outputs, hidden, labels)
+        if not torch.isfinite(loss):
+            raise TrainingError(
+                f"the loss became {loss.item()} in epoch {self.epoch + 1}, batch {batch}; the "
+                "savepoints written so far are intact. Lower learning.optimizer.lr, enable "
+                "training.max_dw_norm, or continue from an earlier savepoint"
+            )
+        loss.backward()
+        rewired = 0
+        if self.rewiring is not None:
+            rewired = self.rewiring.step()
+        else:
+            self.optimizer.step()
+        return loss.item(), rewired
 
     def connections(self) -> int:
         """Active synapses (DEEP R) or all weights (dense) of the rewirable matrices."""

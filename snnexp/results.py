@@ -205,11 +205,11 @@ def export_run(
     keep_optimizer: bool = True,
 ) -> Path:
     """Copy a run trimmed to one savepoint into ``destination`` (which must not exist): the
-    config, history, log and progress plot, and ``epoch_dir`` with its checkpoint, the outputs
-    of ``splits`` (compressed) and its figures (less those of other splits). Without
-    ``keep_optimizer`` the optimizer state is dropped from the checkpoint (two thirds of its
-    size with Adam); such a savepoint runs inference and eval but cannot be continued. The copy
-    is assembled under a temporary name and appears whole."""
+    config, the history up to that savepoint, the log and progress plot, and ``epoch_dir`` with
+    its checkpoint, the outputs of ``splits`` (compressed) and its figures (less those of other
+    splits). Without ``keep_optimizer`` the optimizer state is dropped from the checkpoint (two
+    thirds of its size with Adam); such a savepoint runs inference and eval but cannot be
+    continued. The copy is assembled under a temporary name and appears whole."""
     if destination.exists():
         raise ResultsError(f"{destination} exists; export into a new folder")
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -217,12 +217,20 @@ def export_run(
         tempfile.mkdtemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".partial")
     )
     try:
-        for name in (CONFIG_FILE, HISTORY_FILE, LOG_FILE, "progress.png"):
+        for name in (CONFIG_FILE, LOG_FILE, "progress.png"):
             if (run_dir / name).is_file():
                 shutil.copy2(run_dir / name, staging / name)
         target = staging / epoch_dir.name
         target.mkdir()
         checkpoint = load_checkpoint(epoch_dir)
+        columns = checkpoint["history"]
+        write_history(
+            staging,
+            [
+                {key: columns[key][i] for key in HISTORY_COLUMNS}
+                for i in range(len(columns["epoch"]))
+            ],
+        )
         if not keep_optimizer:
             checkpoint["optimizer"] = None
         buffer = io.BytesIO()

@@ -443,9 +443,19 @@ def continue_command(
     is_flag=True,
     help="Leave the optimizer state out (smaller; the copy cannot be continued).",
 )
+@click.option(
+    "--drop-hidden",
+    is_flag=True,
+    help="Leave the hidden layers' saved arrays out of the outputs (only figures use them).",
+)
 @_friendly_errors
 def export_command(
-    results_dir: Path, destination: Path, epoch: int | None, splits: str, drop_optimizer: bool
+    results_dir: Path,
+    destination: Path,
+    epoch: int | None,
+    splits: str,
+    drop_optimizer: bool,
+    drop_hidden: bool,
 ) -> None:
     """Copy a run, trimmed to one savepoint, into DESTINATION (a new folder): config,
     history, log, and the savepoint's checkpoint, outputs and figures. The copy is a normal
@@ -464,7 +474,14 @@ def export_command(
             f"unknown split(s) {', '.join(unknown)}; use train, val, test", param_hint="--splits"
         )
     run_dir, epoch_dir = resolve_savepoint(results_dir, epoch)
-    copy = export_run(run_dir, epoch_dir, destination, chosen, keep_optimizer=not drop_optimizer)
+    copy = export_run(
+        run_dir,
+        epoch_dir,
+        destination,
+        chosen,
+        keep_optimizer=not drop_optimizer,
+        keep_hidden=not drop_hidden,
+    )
     size = sum(path.stat().st_size for path in copy.rglob("*") if path.is_file())
     logger.info("exported %s of %s to %s (%.1f MB)", epoch_dir.name, run_dir, copy, size / 1e6)
 

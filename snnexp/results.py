@@ -55,6 +55,8 @@ HISTORY_COLUMNS = (
     "connections",
     "rewirings",
 )
+HIDDEN_PREFIX = "hidden_"
+"""Saved outputs of the hidden layers: hidden_times_<k> (first-spike), hidden_counts_<k> (BPTT)."""
 SPLITS = ("train", "val", "test")
 """The data splits of every run, in the order they are evaluated and saved."""
 _SAVEPOINT_NAME = re.compile(r"^epoch_(\d+)$")
@@ -203,13 +205,16 @@ def export_run(
     destination: Path,
     splits: Sequence[str],
     keep_optimizer: bool = True,
+    keep_hidden: bool = True,
 ) -> Path:
     """Copy a run trimmed to one savepoint into ``destination`` (which must not exist): the
     config, the history up to that savepoint, the log and progress plot, and ``epoch_dir`` with
     its checkpoint, the outputs of ``splits`` (compressed) and its figures (less those of other
     splits). Without ``keep_optimizer`` the optimizer state is dropped from the checkpoint (two
     thirds of its size with Adam); such a savepoint runs inference and eval but cannot be
-    continued. The copy is assembled under a temporary name and appears whole."""
+    continued. Without ``keep_hidden`` the outputs leave out the hidden layers' arrays
+    (``hidden_*``), which only figures read; eval then skips those figures, as it does for layers
+    too large to save. The copy is assembled under a temporary name and appears whole."""
     if destination.exists():
         raise ResultsError(f"{destination} exists; export into a new folder")
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -240,6 +245,8 @@ def export_run(
             arrays = load_outputs(epoch_dir, split)
             if arrays is None:
                 raise ResultsError(f"{epoch_dir} has no outputs for split {split!r}")
+            if not keep_hidden:
+                arrays = {k: v for k, v in arrays.items() if not k.startswith(HIDDEN_PREFIX)}
             buffer = io.BytesIO()
             np.savez_compressed(buffer, **arrays)
             atomic_write_bytes(target / f"outputs_{split}.npz", buffer.getvalue())

@@ -115,6 +115,15 @@ def test_export_trims_a_run_to_one_savepoint(trained_run, tmp_path, monkeypatch)
     assert f"accuracy {100 * float(saved['accuracy']):.2f} %" in inference.output
     refused = invoke("continue", exported, 4, 6)
     assert refused.exit_code != 0 and "exported without its optimizer state" in refused.output
+    earlier = invoke(
+        "export", trained_run, tmp_path / "at_2", "--epoch", 2, "--splits", "val", "--drop-hidden"
+    )
+    assert earlier.exit_code == 0, earlier.output
+    with open(tmp_path / "at_2" / "history.csv") as handle:
+        assert [int(row["epoch"]) for row in csv.DictReader(handle)] == [0, 1, 2]
+    light = np.load(tmp_path / "at_2" / "epoch_2" / "outputs_val.npz")
+    assert "output_times" in light.files
+    assert not [key for key in light.files if key.startswith("hidden_")]
     again = invoke("export", trained_run, exported)
     assert again.exit_code != 0 and "exists; export into a new folder" in again.output
     real_access = os.access

@@ -343,18 +343,18 @@ def eval_command(
     if selection:
         check_figure_names(selection, {name for found in names.values() for name in found})
     for folder in epoch_dirs:
-        if out is None:
-            out_dir = _writable_or_none(folder / "figures")
-            if out_dir is None:
-                out_dir = Path("experiment_results") / "figures" / run_dir.name / folder.name
-                logger.warning(
-                    "%s is read-only; writing its figures to %s instead (choose with --out)",
-                    folder,
-                    out_dir,
-                )
-        else:
+        if out is not None:
             out_dir = out / folder.name if all_epochs else out
-        if _writable_or_none(out_dir) is None:
+        elif _is_writable(folder / "figures"):
+            out_dir = folder / "figures"
+        else:
+            out_dir = Path("experiment_results") / "figures" / run_dir.name / folder.name
+            logger.warning(
+                "%s is read-only; writing its figures to %s instead (choose with --out)",
+                folder,
+                out_dir,
+            )
+        if not _is_writable(out_dir):
             raise SnnexpError(f"cannot write figures to {out_dir}; choose a folder with --out")
         wanted = None
         if selection:
@@ -363,13 +363,13 @@ def eval_command(
             logger.info("wrote %s", path)
 
 
-def _writable_or_none(folder: Path) -> Path | None:
-    """``folder``, created if needed, when files can be written into it; else None."""
+def _is_writable(folder: Path) -> bool:
+    """Whether files can be written into ``folder`` (created if needed)."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
-        return None
-    return folder if os.access(folder, os.W_OK) else None
+        return False
+    return os.access(folder, os.W_OK)
 
 
 @main.command(name="continue")

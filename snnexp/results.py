@@ -199,6 +199,11 @@ def load_checkpoint(epoch_dir: Path) -> dict[str, Any]:
     return checkpoint
 
 
+def history_rows(columns: Mapping[str, Sequence[float]]) -> list[dict[str, float]]:
+    """The history as one dict per epoch, from the per-column lists a checkpoint stores."""
+    return [{key: columns[key][i] for key in HISTORY_COLUMNS} for i in range(len(columns["epoch"]))]
+
+
 def export_run(
     run_dir: Path,
     epoch_dir: Path,
@@ -228,14 +233,7 @@ def export_run(
         target = staging / epoch_dir.name
         target.mkdir()
         checkpoint = load_checkpoint(epoch_dir)
-        columns = checkpoint["history"]
-        write_history(
-            staging,
-            [
-                {key: columns[key][i] for key in HISTORY_COLUMNS}
-                for i in range(len(columns["epoch"]))
-            ],
-        )
+        write_history(staging, history_rows(checkpoint["history"]))
         if not keep_optimizer:
             checkpoint["optimizer"] = None
         buffer = io.BytesIO()

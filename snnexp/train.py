@@ -41,6 +41,7 @@ from snnexp.results import (
     HISTORY_COLUMNS,
     SPLITS,
     atomic_write_bytes,
+    history_rows,
     save_savepoint,
     write_history,
 )
@@ -429,11 +430,7 @@ class Trainer:
             )
             if self.rewiring is not None:
                 self.rewiring.load_state_dict(checkpoint["rewiring"])
-            columns = checkpoint["history"]
-            self.history = [
-                {key: columns[key][i] for key in HISTORY_COLUMNS}
-                for i in range(len(columns["epoch"]))
-            ]
+            self.history = history_rows(checkpoint["history"])
             self.epoch = int(checkpoint["epoch"])
             self._evaluated.clear()
         except (KeyError, RuntimeError, ValueError, TypeError) as error:

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from snnexp.config import TIME_STEPPED_RULES
 from snnexp.errors import SnnexpError
 from snnexp.plots.activity import (
     plot_firing_rates,
@@ -184,7 +185,7 @@ class _Run:
     @property
     def time_stepped(self) -> bool:
         """Whether the run is a time-stepped (BPTT) one: its label outputs are scores."""
-        return config_value(self.config, "learning.rule") in ("bptt", "deep_r")
+        return config_value(self.config, "learning.rule") in TIME_STEPPED_RULES
 
     @property
     def output_name(self) -> str:

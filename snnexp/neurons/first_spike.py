@@ -105,9 +105,10 @@ class EtRule:
         """D e^{-D}."""
         return delay * torch.exp(-delay)
 
-    def drive(self, delay: torch.Tensor) -> torch.Tensor:
-        """e^{-D} (1 - D)."""
-        return torch.exp(-delay) * (1.0 - delay)
+    def psp_and_drive(self, delay: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """D e^{-D} and e^{-D} (1 - D)."""
+        decay = torch.exp(-delay)
+        return delay * decay, decay - delay * decay
 
 
 def check_tau_ratio(params: NeuronParams, ratio: float, rule: str) -> None:

@@ -93,10 +93,11 @@ class DtRule:
         slow = torch.exp(-delay)
         return slow - slow * slow
 
-    def drive(self, delay: torch.Tensor) -> torch.Tensor:
-        """2 e^{-2d} - e^{-d}."""
+    def psp_and_drive(self, delay: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """e^{-d} - e^{-2d} and 2 e^{-2d} - e^{-d}."""
         slow = torch.exp(-delay)
-        return 2.0 * slow * slow - slow
+        fast = slow * slow
+        return slow - fast, 2.0 * fast - slow
 
 
 def dt_spike_times(

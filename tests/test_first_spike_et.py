@@ -9,6 +9,7 @@ import pytest
 import torch
 from numeric import numeric_gradient
 
+from snnexp.neurons import causal_scan
 from snnexp.neurons.first_spike import NeuronParams, et_spike_times, first_spike_et
 from snnexp.neurons.lambertw import lambertw0
 
@@ -248,3 +249,40 @@ def test_gradients_across_chunks_and_clipping_match_per_sample_autograd():
         - _objective(minus, weights, coeffs, NeuronParams())
     ) / (2 * eps)
     assert t.grad[b, i].item() == pytest.approx(numeric.item(), rel=1e-5, abs=1e-8)
+
+
+@pytest.mark.parametrize("pair_block", [7, 21, 35])
+def test_scan_blocks_give_identical_times_and_gradients(monkeypatch, pair_block):
+    """Blocks of one, three or five samples give the results of one block of all nine; rows
+    with different numbers of spiking inputs make the scan take both ways of gathering the
+    pairs' weights (few pairs left: element-wise, many: whole rows)."""
+    gen = torch.Generator().manual_seed(11)
+    times = torch.rand(9, 260, generator=gen, dtype=torch.float64) * 3
+    for row in range(9):
+        times[row, 100 + 15 * row :] = torch.inf
+    means = torch.tensor([-0.1, 0.0, 0.15, 0.3, 0.4, 0.5, 0.6], dtype=torch.float64)
+    weights = torch.randn(260, 7, generator=gen, dtype=torch.float64) * 0.06 + means
+
+    def run():
+        w = weights.clone().requires_grad_(True)
+        t = times.clone().requires_grad_(True)
+        out = first_spike_et(t, w, NeuronParams(), max_dw_norm=0.5)
+        torch.where(torch.isfinite(out), out * out, 0.0).sum().backward()
+        return out.detach(), w.grad, t.grad
+
+    expected = run()
+    monkeypatch.setattr(causal_scan, "PAIR_BLOCK", pair_block)
+    gather = causal_scan._pair_weights
+    few_pairs_left = []
+
+    def spy(weights, weights_t, order, local):
+        few_pairs_left.append(3 * local.numel() < order.shape[0] * weights.shape[1])
+        return gather(weights, weights_t, order, local)
+
+    monkeypatch.setattr(causal_scan, "_pair_weights", spy)
+    got = run()
+    assert set(few_pairs_left) == {True, False}
+    assert torch.equal(got[0], expected[0])
+    assert 0.3 < torch.isfinite(got[0]).double().mean() < 0.9
+    torch.testing.assert_close(got[1], expected[1], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(got[2], expected[2], rtol=1e-12, atol=1e-12)

@@ -251,11 +251,14 @@ def test_gradients_across_chunks_and_clipping_match_per_sample_autograd():
     assert t.grad[b, i].item() == pytest.approx(numeric.item(), rel=1e-5, abs=1e-8)
 
 
-@pytest.mark.parametrize("pair_block", [7, 21, 35])
-def test_scan_blocks_give_identical_times_and_gradients(monkeypatch, pair_block):
-    """Blocks of one, three or five samples give the results of one block of all nine; rows
-    with different numbers of spiking inputs make the scan take both ways of gathering the
-    pairs' weights (few pairs left: element-wise, many: whole rows)."""
+@pytest.mark.parametrize(("pair_block", "dense_fraction"), [(7, 0.0), (21, 1 / 3), (35, 2.0)])
+def test_scan_blocks_and_phases_give_identical_times_and_gradients(
+    monkeypatch, pair_block, dense_fraction
+):
+    """Blocks of one, three or five samples give the results of one block of all nine, whether
+    the scan computes every pair of a block to the end (dense_fraction 0), goes on pair by pair
+    right after the first chunk (2.0), or switches in between (rows with different numbers of
+    spiking inputs and outputs that spike early, late or never)."""
     gen = torch.Generator().manual_seed(11)
     times = torch.rand(9, 260, generator=gen, dtype=torch.float64) * 3
     for row in range(9):
@@ -272,16 +275,8 @@ def test_scan_blocks_give_identical_times_and_gradients(monkeypatch, pair_block)
 
     expected = run()
     monkeypatch.setattr(causal_scan, "PAIR_BLOCK", pair_block)
-    gather = causal_scan._pair_weights
-    few_pairs_left = []
-
-    def spy(weights, weights_t, order, local):
-        few_pairs_left.append(3 * local.numel() < order.shape[0] * weights.shape[1])
-        return gather(weights, weights_t, order, local)
-
-    monkeypatch.setattr(causal_scan, "_pair_weights", spy)
+    monkeypatch.setattr(causal_scan, "DENSE_FRACTION", dense_fraction)
     got = run()
-    assert set(few_pairs_left) == {True, False}
     assert torch.equal(got[0], expected[0])
     assert 0.3 < torch.isfinite(got[0]).double().mean() < 0.9
     torch.testing.assert_close(got[1], expected[1], rtol=1e-12, atol=1e-12)

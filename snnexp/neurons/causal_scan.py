@@ -46,6 +46,12 @@ GPU_PAIR_BLOCK = 262144
 """Pairs scanned together on a GPU, where each block costs kernel launches, not cache misses."""
 
 
+DENSE_FRACTION = 0.8
+"""A block of samples is scanned for all its pairs while at least this fraction of them is
+still scanning (gathers of whole weight rows, no per-pair indexing), pair by pair after that:
+torch's element-wise indexing costs several arithmetic operations per element on the CPU."""
+
+
 def _pair_block(device: torch.device) -> int:
     return PAIR_BLOCK if device.type == "cpu" else GPU_PAIR_BLOCK
 
@@ -155,81 +161,66 @@ def _scan_block(
     """Scan the pairs of the samples in ``block``, writing (a, b, last causal index) of each
     crossing into found.
 
-    The first chunk covers every pair of the block, laid out (sample, input, output) so that
-    the weights are gathered as whole rows; later chunks go on over the pairs left.
+    While a third or more of the block's pairs are still scanning, chunks are computed for every
+    pair of the block, laid out (sample, input, output) with whole weight rows gathered; then
+    the scan goes on over the list of pairs left (see :data:`DENSE_FRACTION`).
     """
-    x, x_next, term_1, term_2, order = inputs
+    x, x_next, term_1, term_2, order = (v[block] for v in inputs)
     weights, weights_t = weights
-    n_in = x.shape[1]
+    found_a, found_b, last_causal = found
+    n_rows, n_in = x.shape
     n_out = weights.shape[1]
-    packed = torch.stack([x[block], x_next[block], term_1[block], term_2[block]])
+    offset = block.start * n_out
+    scanning = torch.ones(n_rows, n_out, dtype=torch.bool, device=x.device)
+    carry_a = torch.zeros(n_rows, n_out, dtype=x.dtype, device=x.device)
+    carry_b = torch.zeros_like(carry_a)
     chunks = _chunks(n_in)
-    start, stop = next(chunks)
-    first = order[block, start:stop]
-    w = weights.index_select(0, first.reshape(-1)).view(*first.shape, n_out)
-    a = torch.cumsum(w * term_1[block, start:stop, None], dim=1)
-    b = torch.cumsum(w * term_2[block, start:stop, None], dim=1)
-    hits = rule.crosses(a, b, x[block, start:stop, None], x_next[block, start:stop, None])
-    pairs = torch.arange(block.start * n_out, block.stop * n_out, device=x.device)
-    a, b, hits = (v.transpose(1, 2).reshape(pairs.numel(), -1) for v in (a, b, hits))
     for start, stop in chunks:
-        pairs, carry_a, carry_b = _record_hits(pairs, a, b, hits, start - a.shape[1], found)
-        keep = torch.isfinite(x[pairs // n_out, start])
-        pairs, carry_a, carry_b = pairs[keep], carry_a[keep], carry_b[keep]
+        index = order[:, start:stop]
+        w = weights.index_select(0, index.reshape(-1)).view(*index.shape, n_out)
+        a = carry_a.unsqueeze(1) + torch.cumsum(w * term_1[:, start:stop, None], dim=1)
+        b = carry_b.unsqueeze(1) + torch.cumsum(w * term_2[:, start:stop, None], dim=1)
+        hits = rule.crosses(a, b, x[:, start:stop, None], x_next[:, start:stop, None])
+        hit, first = torch.max(hits.to(torch.uint8), dim=1, keepdim=True)
+        new = hit.squeeze(1).bool() & scanning
+        done = offset + new.flatten().nonzero().squeeze(1)
+        found_a[done] = torch.gather(a, 1, first).squeeze(1)[new]
+        found_b[done] = torch.gather(b, 1, first).squeeze(1)[new]
+        last_causal[done] = start + first.squeeze(1)[new]
+        if stop == n_in:
+            return
+        scanning &= ~new & torch.isfinite(x[:, stop]).unsqueeze(1)
+        carry_a, carry_b = a[:, -1], b[:, -1]
+        if scanning.sum() < DENSE_FRACTION * scanning.numel():
+            break
+    local = scanning.flatten().nonzero().squeeze(1)
+    pairs, carry_a, carry_b = offset + local, carry_a.flatten()[local], carry_b.flatten()[local]
+    packed = torch.stack([x, x_next, term_1, term_2])
+    for start, stop in chunks:
         if pairs.numel() == 0:
             return
-        local = pairs - block.start * n_out
-        w = _pair_weights(weights, weights_t, order[block, start:stop], local)
-        x_0, x_1, f_1, f_2 = packed[:, :, start:stop].index_select(1, local // n_out)
+        rows, cols = local // n_out, local % n_out
+        index = order[:, start:stop].index_select(0, rows)
+        w = _take(weights_t, (cols * weights.shape[0]).unsqueeze(1) + index)
+        x_0, x_1, f_1, f_2 = packed[:, :, start:stop].index_select(1, rows)
         a = carry_a.unsqueeze(1) + torch.cumsum(w * f_1, dim=1)
         b = carry_b.unsqueeze(1) + torch.cumsum(w * f_2, dim=1)
         hits = rule.crosses(a, b, x_0, x_1)
-    _record_hits(pairs, a, b, hits, n_in - a.shape[1], found)
-
-
-def _pair_weights(
-    weights: torch.Tensor, weights_t: torch.Tensor, order: torch.Tensor, local: torch.Tensor
-) -> torch.Tensor:
-    """w[p, c] = weights[order[p // n_out, c], p % n_out] for the block-local pairs p.
-
-    torch's element-wise advanced indexing is slow on the CPU, so where a third or more of the
-    block's pairs are left, whole weight rows are gathered and transposed to (pair, input) rows
-    before the pairs are picked; for fewer pairs, elements are taken from the transposed weights
-    ``weights_t`` (measured crossover on 784 -> 350).
-    """
-    n_rows, n_cols = order.shape
-    n_in, n_out = weights.shape
-    if 3 * local.numel() < n_rows * n_out:
-        rows, cols = local // n_out, local % n_out
-        return _take(weights_t, (cols * n_in).unsqueeze(1) + order.index_select(0, rows))
-    rows = weights.index_select(0, order.reshape(-1)).view(n_rows, n_cols, n_out)
-    return rows.transpose(1, 2).reshape(n_rows * n_out, n_cols).index_select(0, local)
+        hit, first = torch.max(hits.to(torch.uint8), dim=1, keepdim=True)
+        hit = hit.squeeze(1).bool()
+        done = pairs[hit]
+        found_a[done] = torch.gather(a, 1, first).squeeze(1)[hit]
+        found_b[done] = torch.gather(b, 1, first).squeeze(1)[hit]
+        last_causal[done] = start + first.squeeze(1)[hit]
+        if stop == n_in:
+            return
+        keep = ~hit & torch.isfinite(x[rows, stop])
+        local, pairs, carry_a, carry_b = local[keep], pairs[keep], a[keep, -1], b[keep, -1]
 
 
 def _take(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """torch.take(values, index), by index_select on the flat values (faster on the CPU)."""
     return values.reshape(-1).index_select(0, index.reshape(-1)).view(index.shape)
-
-
-def _record_hits(
-    pairs: torch.Tensor,
-    a: torch.Tensor,
-    b: torch.Tensor,
-    hits: torch.Tensor,
-    start: int,
-    found: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Write the first hit of each pair of a chunk into found; return the pairs without one
-    and their (a, b) at the end of the chunk."""
-    found_a, found_b, last_causal = found
-    hit, first = torch.max(hits.to(torch.uint8), dim=1, keepdim=True)
-    hit = hit.squeeze(1).bool()
-    done = pairs[hit]
-    found_a[done] = torch.gather(a, 1, first).squeeze(1)[hit]
-    found_b[done] = torch.gather(b, 1, first).squeeze(1)[hit]
-    last_causal[done] = start + first.squeeze(1)[hit]
-    missed = ~hit
-    return pairs[missed], a[:, -1][missed], b[:, -1][missed]
 
 
 def largest_psp(crossings: Crossings, rule: SpikeRule) -> torch.Tensor:
@@ -280,58 +271,84 @@ def scan_gradients(
     if max_dw_norm is not None:
         too_large = largest_psp(crossings, rule) * grad.abs() > max_dw_norm
         grad_for_weights = torch.where(too_large, 0.0, grad)
-    active = torch.nonzero(grad != 0).squeeze(1)
-    grad_w = torch.zeros(n_in * n_out, dtype=x.dtype, device=x.device)
-    grad_x = None
-    if need_input_grad:
-        grad_x = torch.zeros_like(x)
-    block = _pair_block(x.device)
-    for first in range(0, active.numel(), block):
+    grad_w = torch.zeros(n_in, n_out, dtype=x.dtype, device=x.device)
+    grad_x = torch.zeros_like(x) if need_input_grad else None
+    per_pair = (grad, grad_for_weights, crossings.times, crossings.last_causal)
+    per_pair = tuple(v.view(n_batch, n_out) for v in per_pair)
+    block_rows = max(1, _pair_block(x.device) // n_out)
+    for first_row in range(0, n_batch, block_rows):
+        block = slice(first_row, min(n_batch, first_row + block_rows))
         _accumulate_block(
-            active[first : first + block],
-            (grad, grad_for_weights),
+            tuple(v[block] for v in per_pair),
+            (x[block], order[block]),
             weights,
-            crossings,
             rule,
-            (grad_w, grad_x),
+            (grad_w, None if grad_x is None else grad_x[block]),
         )
     grad_inputs = None
     if grad_x is not None:
         grad_inputs = torch.zeros_like(x).scatter_(1, order, grad_x)
-    return grad_inputs, grad_w.view(n_in, n_out)
+    return grad_inputs, grad_w
 
 
 def _accumulate_block(
-    pairs: torch.Tensor,
-    grads: tuple[torch.Tensor, torch.Tensor],
+    per_pair: tuple[torch.Tensor, ...],
+    inputs: tuple[torch.Tensor, torch.Tensor],
     weights: torch.Tensor,
-    crossings: Crossings,
     rule: SpikeRule,
     out: tuple[torch.Tensor, torch.Tensor | None],
 ) -> None:
-    """Add the causal inputs' terms of one block of pairs to grad_w (and grad_x)."""
-    grad, grad_for_weights = grads
+    """Add the causal inputs' terms of the pairs of one block of samples to grad_w (and to
+    grad_x, the block's rows in sorted input order). Chunks are computed for all pairs of the
+    block while :data:`DENSE_FRACTION` of them have causal inputs left, pair by pair after."""
+    grad, grad_for_weights, out_times, last_causal = per_pair
+    x, order = inputs
     grad_w, grad_x = out
-    x, order = crossings.sorted_x, crossings.order
     n_in = x.shape[1]
     n_out = weights.shape[1]
-    for start, stop in _chunks(n_in):
-        pairs = pairs[crossings.last_causal[pairs] >= start]
-        if pairs.numel() == 0:
+    active = (last_causal >= 0) & (grad != 0)
+    chunks = _chunks(n_in)
+    for start, stop in chunks:
+        active &= last_causal >= start
+        if not active.any():
+            return
+        positions = torch.arange(start, stop, device=x.device).view(1, -1, 1)
+        delay = (out_times.unsqueeze(1) - x[:, start:stop, None]).clamp_(min=0.0)
+        causal = (positions <= last_causal.unsqueeze(1)) & (delay > 0)
+        psp, drive = rule.psp_and_drive(delay)
+        index = order[:, start:stop].reshape(-1)
+        contribution = torch.where(causal, psp, 0.0) * -grad_for_weights.unsqueeze(1)
+        grad_w.index_add_(0, index, contribution.view(-1, n_out))
+        if grad_x is not None:
+            w = weights.index_select(0, index).view(delay.shape)
+            drive = torch.where(causal, drive, 0.0) * w * grad.unsqueeze(1)
+            grad_x[:, start:stop] += drive.sum(dim=2)
+        if stop < n_in and (active & (last_causal >= stop)).sum() < DENSE_FRACTION * active.numel():
             break
-        rows, cols = pairs // n_out, pairs % n_out
+    local = (active & (last_causal >= stop)).flatten().nonzero().squeeze(1)
+    grad, grad_for_weights, out_times, last_causal = (
+        v.flatten()[local] for v in (grad, grad_for_weights, out_times, last_causal)
+    )
+    flat_grad_w = grad_w.view(-1)
+    for start, stop in chunks:
+        keep = last_causal >= start
+        local, grad, grad_for_weights, out_times, last_causal = (
+            v[keep] for v in (local, grad, grad_for_weights, out_times, last_causal)
+        )
+        if local.numel() == 0:
+            return
+        rows, cols = local // n_out, local % n_out
         positions = torch.arange(start, stop, device=x.device)
-        inputs = x[:, start:stop].index_select(0, rows)
-        delay = (crossings.times[pairs].unsqueeze(1) - inputs).clamp_(min=0.0)
-        causal = (positions <= crossings.last_causal[pairs].unsqueeze(1)) & (delay > 0)
+        delay = (out_times.unsqueeze(1) - x[:, start:stop].index_select(0, rows)).clamp_(min=0.0)
+        causal = (positions <= last_causal.unsqueeze(1)) & (delay > 0)
         psp, drive = rule.psp_and_drive(delay)
         synapses = order[:, start:stop].index_select(0, rows) * n_out + cols.unsqueeze(1)
-        contribution = torch.where(causal, psp, 0.0) * -grad_for_weights[pairs].unsqueeze(1)
-        grad_w.index_add_(0, synapses.flatten(), contribution.flatten())
+        contribution = torch.where(causal, psp, 0.0) * -grad_for_weights.unsqueeze(1)
+        flat_grad_w.index_add_(0, synapses.flatten(), contribution.flatten())
         if grad_x is not None:
             drive = torch.where(causal, drive, 0.0) * _take(weights, synapses)
             grad_x[:, start:stop] += torch.zeros_like(grad_x[:, start:stop]).index_add_(
-                0, rows, drive * grad[pairs].unsqueeze(1)
+                0, rows, drive * grad.unsqueeze(1)
             )
 
 

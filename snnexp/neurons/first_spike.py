@@ -90,8 +90,9 @@ class EtRule:
         self, a: torch.Tensor, b: torch.Tensor, start: torch.Tensor, end: torch.Tensor
     ) -> torch.Tensor:
         """max of f on [start, end] >= c: f at the peak clamped to the interval (NaN -> False)."""
-        peak = torch.clamp(b / a + 1.0, min=start, max=end)
-        return (a > 0) & ((a * peak - b) * torch.exp(-peak) >= self.threshold)
+        peak = torch.div(b, a).add_(1.0).clamp_(min=start, max=end)
+        value = (a * peak).sub_(b).mul_(peak.neg_().exp_())
+        return (value >= self.threshold) & (a > 0)
 
     def crossing(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x = b/a - W0(z) and the slope a e^{-x} (1 + W0(z))."""

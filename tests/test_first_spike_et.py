@@ -251,14 +251,17 @@ def test_gradients_across_chunks_and_clipping_match_per_sample_autograd():
     assert t.grad[b, i].item() == pytest.approx(numeric.item(), rel=1e-5, abs=1e-8)
 
 
-@pytest.mark.parametrize(("pair_block", "dense_fraction"), [(7, 0.0), (21, 1 / 3), (35, 2.0)])
-def test_scan_blocks_and_phases_give_identical_times_and_gradients(
-    monkeypatch, pair_block, dense_fraction
+@pytest.mark.parametrize(
+    ("pair_block", "dense_fraction", "threads"), [(7, 0.0, 1), (21, 1 / 3, 2), (35, 2.0, 3)]
+)
+def test_scan_blocks_phases_and_threads_give_identical_times_and_gradients(
+    monkeypatch, pair_block, dense_fraction, threads
 ):
-    """Blocks of one, three or five samples give the results of one block of all nine, whether
-    the scan computes every pair of a block to the end (dense_fraction 0), goes on pair by pair
-    right after the first chunk (2.0), or switches in between (rows with different numbers of
-    spiking inputs and outputs that spike early, late or never)."""
+    """Blocks of one, three or five samples, scanned in one to three threads, give the results
+    of one block of all nine, whether the scan computes every pair of a block to the end
+    (dense_fraction 0), goes on pair by pair right after the first chunk (2.0), or switches in
+    between (rows with different numbers of spiking inputs; outputs that spike early, late or
+    never)."""
     gen = torch.Generator().manual_seed(11)
     times = torch.rand(9, 260, generator=gen, dtype=torch.float64) * 3
     for row in range(9):
@@ -276,7 +279,13 @@ def test_scan_blocks_and_phases_give_identical_times_and_gradients(
     expected = run()
     monkeypatch.setattr(causal_scan, "PAIR_BLOCK", pair_block)
     monkeypatch.setattr(causal_scan, "DENSE_FRACTION", dense_fraction)
-    got = run()
+    monkeypatch.setattr(causal_scan, "PARALLEL_SIZE", 0)
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        got = run()
+    finally:
+        torch.set_num_threads(torch_threads)
     assert torch.equal(got[0], expected[0])
     assert 0.3 < torch.isfinite(got[0]).double().mean() < 0.9
     torch.testing.assert_close(got[1], expected[1], rtol=1e-12, atol=1e-12)

@@ -64,6 +64,10 @@ def _blocks(n_batch: int, n_out: int, device: torch.device) -> list[slice]:
 
 
 _WORKERS: dict[int, ThreadPoolExecutor] = {}
+PARALLEL_SIZE = 1 << 20
+"""Smallest layer (pairs x inputs) scanned in parallel threads. Yin-Yang's layers (at most
+150 x 120 x 5) take longer in two threads than in one; 16x16 MNIST's first layer
+(50 x 128 x 256) and larger gain."""
 
 
 def _without_grad(work: Callable[[list[slice]], _Result]) -> Callable[[list[slice]], _Result]:
@@ -77,17 +81,18 @@ def _without_grad(work: Callable[[list[slice]], _Result]) -> Callable[[list[slic
 
 
 def _run_blocks(
-    work: Callable[[list[slice]], _Result], blocks: list[slice], device: torch.device
+    work: Callable[[list[slice]], _Result], blocks: list[slice], device: torch.device, size: int
 ) -> list[_Result]:
-    """``work`` over the blocks; on the CPU with torch.get_num_threads() = n > 1, in n threads
-    (torch releases the GIL inside its operations), thread k taking blocks k, k + n, ...
+    """``work`` over the blocks; on the CPU with torch.get_num_threads() = n > 1 and a layer of
+    ``size`` = pairs x inputs >= PARALLEL_SIZE, in n threads (torch releases the GIL inside its
+    operations), thread k taking blocks k, k + n, ...
     Each thread runs its operations single-threaded: the blocks are too small for torch's own
     parallelism, which slows them down (784 -> 350 at batch 80: forward 99 ms on one thread,
     154 ms with torch on two, 80 ms in two block threads). Returns the threads' results in
     thread order: deterministic for a given thread count."""
     torch_threads = torch.get_num_threads()
     n_threads = min(torch_threads, len(blocks)) if device.type == "cpu" else 1
-    if n_threads < 2:
+    if n_threads < 2 or size < PARALLEL_SIZE:
         return [work(blocks)]
     pool = _WORKERS.get(n_threads)
     if pool is None:
@@ -180,7 +185,7 @@ def scan_crossings(input_times: torch.Tensor, weights: torch.Tensor, rule: Spike
         for block in blocks:
             _scan_block(block, inputs, (weights, weights_t), rule, (found_a, found_b, last_causal))
 
-    _run_blocks(scan, _blocks(n_batch, n_out, x.device), x.device)
+    _run_blocks(scan, _blocks(n_batch, n_out, x.device), x.device, n_pairs * n_spiking)
 
     spiking = last_causal >= 0
     times = torch.full_like(found_a, math.inf)
@@ -327,7 +332,8 @@ def scan_gradients(
             )
         return grad_w
 
-    grad_w = torch.stack(_run_blocks(accumulate, _blocks(n_batch, n_out, x.device), x.device))
+    blocks = _blocks(n_batch, n_out, x.device)
+    grad_w = torch.stack(_run_blocks(accumulate, blocks, x.device, n_batch * n_out * n_in))
     grad_w = grad_w.sum(dim=0)
     grad_inputs = None
     if grad_x is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,22 @@ def test_inference_reproduces_the_saved_accuracy(trained_run):
     assert by_folder.exit_code == 0, by_folder.output
     val = np.load(trained_run / "epoch_2" / "outputs_val.npz")
     assert f"accuracy {100 * float(val['accuracy']):.2f} %" in by_folder.output
+
+
+def test_threads_option_sets_torch_threads(trained_run):
+    assert re.search(r"on cpu \(\d+ threads?\)", (trained_run / "log.txt").read_text())
+    before = torch.get_num_threads()
+    try:
+        default = invoke("inference", trained_run)
+        one = invoke("inference", trained_run, "--threads", 1)
+        assert one.exit_code == 0, one.output
+        assert torch.get_num_threads() == 1
+        assert one.output.splitlines()[-1] == default.output.splitlines()[-1]
+        zero = invoke("inference", trained_run, "--threads", 0)
+        assert zero.exit_code != 0
+        assert "--threads" in zero.output
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_eval_draws_figures_from_saved_data(trained_run, tmp_path):

@@ -280,6 +280,7 @@ def test_scan_blocks_phases_and_threads_give_identical_times_and_gradients(
     monkeypatch.setattr(causal_scan, "PAIR_BLOCK", pair_block)
     monkeypatch.setattr(causal_scan, "DENSE_FRACTION", dense_fraction)
     monkeypatch.setattr(causal_scan, "PARALLEL_SIZE", 0)
+    monkeypatch.setattr(causal_scan, "PARALLEL_BLOCKS", 1)
     torch_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:

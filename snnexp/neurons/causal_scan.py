@@ -17,8 +17,9 @@ Work and memory therefore scale with the number of inputs before each output's f
 for MNIST-sized layers, where outputs fire after a small part of the 784 inputs, far less than
 batch x inputs x outputs — and never with the (batch, N, N, M) expansion of the published code.
 Small layers take one chunk. Samples are scanned a few at a time (``PAIR_BLOCK`` pairs), so that
-a chunk's arrays stay in the CPU caches; the first chunk, where every pair is still scanning,
-is laid out (sample, input, output) and gathers whole weight rows.
+a chunk's arrays stay in the CPU caches: all pairs of a block, laid out (sample, input, output)
+with whole weight rows gathered, while most of them still scan, then the pairs left one by one.
+On a CPU with several torch threads, large layers share their blocks among the threads.
 
 The backward pass walks the same chunks over the causal inputs of each spiking pair and
 accumulates, by the implicit function theorem at u(t_out) = theta,
@@ -39,21 +40,27 @@ import numpy as np
 import torch
 
 FIRST_CHUNK = 32
-_Result = TypeVar("_Result")
 PAIR_BLOCK = 2048
 """Pairs scanned together on the CPU (rounded to whole samples). Measured on 2 cores with 2 MB of
 L2 each, one forward pass of 784 -> 350 at batch 80: 112 ms in blocks of 2048 pairs, 200 ms in
 blocks of 8192; 256 -> 128 at batch 50: 13 ms with 2048, 26 ms with 4096."""
 GPU_PAIR_BLOCK = 262144
 """Pairs scanned together on a GPU, where each block costs kernel launches, not cache misses."""
-
-
 DENSE_FRACTION = 0.8
 """A block of samples is scanned for all its pairs while at least this fraction of them is
 still scanning (gathers of whole weight rows, no per-pair indexing), pair by pair after that
 (torch's element-wise indexing costs several arithmetic operations per element on the CPU, but
 finished pairs cost nothing). Measured, 784 -> 350 at batch 80 with initial weights, where
 outputs spike after hundreds of inputs: forward 126 ms with 0.8, 287 ms with 1/3."""
+PARALLEL_SIZE = 1 << 20
+"""Smallest layer (pairs x inputs) whose blocks are shared among torch's threads, and only with
+at least PARALLEL_BLOCKS blocks per thread. Measured on 2 idle cores, forward + backward with
+2 threads vs 1: 784 -> 350 at batch 80 (16 blocks) 117 vs 138 ms (trained weights), 147 vs
+198 ms (initial weights); 256 -> 128 at batch 50 (4 blocks) 17.7 vs 16.9 ms."""
+PARALLEL_BLOCKS = 4
+
+_Result = TypeVar("_Result")
+_WORKERS: dict[int, ThreadPoolExecutor] = {}
 
 
 def _blocks(n_batch: int, n_out: int, device: torch.device) -> list[slice]:
@@ -61,13 +68,6 @@ def _blocks(n_batch: int, n_out: int, device: torch.device) -> list[slice]:
     pairs = PAIR_BLOCK if device.type == "cpu" else GPU_PAIR_BLOCK
     rows = max(1, pairs // n_out)
     return [slice(first, min(n_batch, first + rows)) for first in range(0, n_batch, rows)]
-
-
-_WORKERS: dict[int, ThreadPoolExecutor] = {}
-PARALLEL_SIZE = 1 << 20
-"""Smallest layer (pairs x inputs) scanned in parallel threads. Yin-Yang's layers (at most
-150 x 120 x 5) take longer in two threads than in one; 16x16 MNIST's first layer
-(50 x 128 x 256) and larger gain."""
 
 
 def _without_grad(work: Callable[[list[slice]], _Result]) -> Callable[[list[slice]], _Result]:
@@ -83,16 +83,16 @@ def _without_grad(work: Callable[[list[slice]], _Result]) -> Callable[[list[slic
 def _run_blocks(
     work: Callable[[list[slice]], _Result], blocks: list[slice], device: torch.device, size: int
 ) -> list[_Result]:
-    """``work`` over the blocks; on the CPU with torch.get_num_threads() = n > 1 and a layer of
-    ``size`` = pairs x inputs >= PARALLEL_SIZE, in n threads (torch releases the GIL inside its
-    operations), thread k taking blocks k, k + n, ...
+    """``work`` over the blocks; on the CPU with torch.get_num_threads() = n > 1, a layer of
+    ``size`` = pairs x inputs >= PARALLEL_SIZE and enough blocks, in n threads (torch releases
+    the GIL inside its operations), thread k taking blocks k, k + n, ...
     Each thread runs its operations single-threaded: the blocks are too small for torch's own
     parallelism, which slows them down (784 -> 350 at batch 80: forward 99 ms on one thread,
     154 ms with torch on two, 80 ms in two block threads). Returns the threads' results in
     thread order: deterministic for a given thread count."""
     torch_threads = torch.get_num_threads()
     n_threads = min(torch_threads, len(blocks)) if device.type == "cpu" else 1
-    if n_threads < 2 or size < PARALLEL_SIZE:
+    if n_threads < 2 or size < PARALLEL_SIZE or len(blocks) < PARALLEL_BLOCKS * n_threads:
         return [work(blocks)]
     pool = _WORKERS.get(n_threads)
     if pool is None:

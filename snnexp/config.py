@@ -206,6 +206,8 @@ class RewiringConfig:
     """DEEP R: keep a fraction ``connectivity`` of each weight matrix (scope per_layer) or of
     all of them (global) active, with L1 strength l1 and noise temperature; signs free or
     following Dale's law (excitatory_fraction of the presynaptic neurons excitatory).
+    bias_synapses: rewired (the bias spikes' rows are part of the budget) or dense (always
+    active, free sign, outside the budget, like the biases of the DEEP R paper).
     connectivity null: dense, no rewiring."""
 
     connectivity: float | None = None
@@ -214,6 +216,7 @@ class RewiringConfig:
     signs: str = "free"
     excitatory_fraction: float = 0.8
     scope: str = "per_layer"
+    bias_synapses: str = "rewired"
 
 
 @dataclass
@@ -754,6 +757,7 @@ _ENUMS: tuple[tuple[str, Sequence[str]], ...] = (
     ("learning.surrogate.type", SURROGATES),
     ("learning.rewiring.signs", ("free", "dale")),
     ("learning.rewiring.scope", ("per_layer", "global")),
+    ("learning.rewiring.bias_synapses", ("rewired", "dense")),
 )
 _POSITIVE = (
     "dataset.train_size",

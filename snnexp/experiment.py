@@ -15,7 +15,7 @@ from snnexp.layers import FIRST_SPIKE_FUNCTIONS, FirstSpikeLayer, FirstSpikeNetw
 from snnexp.losses import ReadoutLoss, SpikeTimeLoss
 from snnexp.neurons.first_spike import NeuronParams
 from snnexp.neurons.surrogate import Surrogate
-from snnexp.rewiring import DeepR, RewiringParams, rewired_weights
+from snnexp.rewiring import DeepR, RewiringParams, rewired_weights_and_bias_rows
 from snnexp.spiking import SpikingLayer, SpikingNeurons, TimeSteppedNetwork
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -189,7 +189,9 @@ def build_rewiring(
     rewiring = cfg.learning.rewiring
     if rewiring.connectivity is None:
         return None
-    return DeepR(rewired_weights(model), optimizer, RewiringParams(**vars(rewiring)), generator)
+    weights, bias_rows = zip(*rewired_weights_and_bias_rows(model), strict=True)
+    params = RewiringParams(**vars(rewiring))
+    return DeepR(list(weights), optimizer, params, generator, list(bias_rows))
 
 
 def build_scheduler(

@@ -17,7 +17,10 @@ theta = s w). One training step:
    theta = :data:`REGROWN_THETA`, so the number of active synapses stays at the budget.
 
 The budget is round(connectivity x size) per matrix (``scope: per_layer``) or over all rewired
-matrices together (``scope: global``; regrowth then draws from all dormant synapses). Signs are
+matrices together (``scope: global``; regrowth then draws from all dormant synapses). With
+``bias_synapses: dense`` the rows of a matrix that carry bias spikes stay out of it all: always
+active, free in sign, no L1 or noise, not counted in the size or the budget (the biases of the
+DEEP R paper are dense too). Signs are
 ``free`` (the signs of the initial weights, a fair coin where one is 0) or ``dale`` (each
 presynaptic neuron, a row of the ``(n_in, n_out)`` matrices, is excitatory with probability
 ``excitatory_fraction``, else inhibitory); they never change. The optimizer's per-entry state
@@ -37,6 +40,7 @@ REGROWN_THETA = 1e-6
 """theta of a regrown synapse: active, but with a weight small enough to change nothing yet."""
 SIGN_MODES = ("free", "dale")
 SCOPES = ("per_layer", "global")
+BIAS_SYNAPSES = ("rewired", "dense")
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ class RewiringParams:
     signs: str = "free"
     excitatory_fraction: float = 0.8
     scope: str = "per_layer"
+    bias_synapses: str = "rewired"
 
     def __post_init__(self) -> None:
         if not 0 < self.connectivity <= 1:
@@ -57,6 +62,11 @@ class RewiringParams:
             raise ValueError(f"signs must be one of {', '.join(SIGN_MODES)}, got {self.signs!r}")
         if self.scope not in SCOPES:
             raise ValueError(f"scope must be one of {', '.join(SCOPES)}, got {self.scope!r}")
+        if self.bias_synapses not in BIAS_SYNAPSES:
+            raise ValueError(
+                f"bias_synapses must be one of {', '.join(BIAS_SYNAPSES)}, "
+                f"got {self.bias_synapses!r}"
+            )
 
 
 def draw_signs(
@@ -85,7 +95,8 @@ class DeepR:
     trains them (see the module docstring). Call :meth:`step` instead of ``optimizer.step``.
 
     The initial weights give the magnitudes: an active synapse starts at
-    theta = |w_init| (at least REGROWN_THETA), w = s theta.
+    theta = |w_init| (at least REGROWN_THETA), w = s theta. ``bias_rows`` gives the number of
+    trailing rows of each matrix that carry bias spikes (used with ``bias_synapses: dense``).
     """
 
     def __init__(
@@ -94,38 +105,48 @@ class DeepR:
         optimizer: torch.optim.Optimizer,
         params: RewiringParams,
         generator: torch.Generator,
+        bias_rows: Sequence[int] | None = None,
     ) -> None:
         self.weights = list(weights)
         self.optimizer = optimizer
         self.params = params
         self.generator = generator
+        dense = params.bias_synapses == "dense" and bias_rows is not None
+        self.fixed = [
+            _trailing_rows(w, rows if dense else 0)
+            for w, rows in zip(self.weights, bias_rows or [0] * len(self.weights), strict=True)
+        ]
         self.signs = [draw_signs(w.detach(), params, generator) for w in self.weights]
         self.active = self._initial_active()
         with torch.no_grad():
-            for weight, sign, active in zip(self.weights, self.signs, self.active, strict=True):
+            for weight, sign, active, fixed in zip(
+                self.weights, self.signs, self.active, self.fixed, strict=True
+            ):
                 theta = weight.abs().clamp(min=REGROWN_THETA)
-                weight.copy_(torch.where(active, sign * theta, torch.zeros_like(weight)))
+                rewired = torch.where(active, sign * theta, torch.zeros_like(weight))
+                weight.copy_(torch.where(fixed, weight, rewired))
 
     def budgets(self) -> list[int]:
-        """Active synapses per matrix at init (per_layer: kept for ever; global: only their
-        total is kept)."""
-        return [round(self.params.connectivity * w.numel()) for w in self.weights]
+        """Rewired synapses active per matrix at init (per_layer: kept for ever; global: only
+        their total is kept); dense bias synapses come on top."""
+        return [round(self.params.connectivity * int((~fixed).sum())) for fixed in self.fixed]
 
     def _initial_active(self) -> list[torch.Tensor]:
         if self.params.scope == "per_layer":
             masks = []
-            for weight, budget in zip(self.weights, self.budgets(), strict=True):
-                mask = torch.zeros(weight.numel(), dtype=torch.bool, device=weight.device)
-                mask[choose(torch.ones_like(mask), budget, self.generator)] = True
-                masks.append(mask.view(weight.shape))
+            for fixed, budget in zip(self.fixed, self.budgets(), strict=True):
+                mask = torch.zeros(fixed.numel(), dtype=torch.bool, device=fixed.device)
+                mask[choose(~fixed.flatten(), budget, self.generator)] = True
+                masks.append(mask.view(fixed.shape) | fixed)
             return masks
-        sizes = [w.numel() for w in self.weights]
-        total = round(self.params.connectivity * sum(sizes))
+        sizes = [fixed.numel() for fixed in self.fixed]
+        candidates = torch.cat([~fixed.flatten().cpu() for fixed in self.fixed])
+        total = round(self.params.connectivity * int(candidates.sum()))
         flat = torch.zeros(sum(sizes), dtype=torch.bool)
-        flat[choose(torch.ones_like(flat), total, self.generator)] = True
+        flat[choose(candidates, total, self.generator)] = True
         return [
-            part.view(w.shape).to(w.device)
-            for part, w in zip(flat.split(sizes), self.weights, strict=True)
+            part.view(fixed.shape).to(fixed.device) | fixed
+            for part, fixed in zip(flat.split(sizes), self.fixed, strict=True)
         ]
 
     def active_mask(self, weight: torch.Tensor) -> torch.Tensor | None:
@@ -159,13 +180,16 @@ class DeepR:
         scale = math.sqrt(2 * lr * self.params.temperature) if noise else 0.0
         shrink = lr * self.params.l1 if noise else 0.0
         deactivated = []
-        for weight, sign, active in zip(self.weights, self.signs, self.active, strict=True):
+        for weight, sign, active, fixed in zip(
+            self.weights, self.signs, self.active, self.fixed, strict=True
+        ):
+            rewired = active & ~fixed
             if shrink:
-                weight.sub_(shrink * sign * active)
+                weight.sub_(shrink * sign * rewired)
             if scale:
                 draws = torch.randn(weight.shape, generator=self.generator, dtype=weight.dtype)
-                weight.add_(scale * sign * draws.to(weight.device) * active)
-            dead = active & (sign * weight <= 0)
+                weight.add_(scale * sign * draws.to(weight.device) * rewired)
+            dead = rewired & (sign * weight <= 0)
             active &= ~dead
             weight.mul_(active)
             self._clear_optimizer_state(weight, dead)
@@ -219,10 +243,30 @@ class DeepR:
         self.active = [m.to(w.device) for m, w in zip(state["active"], self.weights, strict=True)]
 
 
+def _trailing_rows(weight: torch.Tensor, rows: int) -> torch.Tensor:
+    """Boolean mask of the last ``rows`` rows of ``weight``."""
+    mask = torch.zeros(weight.shape, dtype=torch.bool, device=weight.device)
+    if rows:
+        mask[-rows:] = True
+    return mask
+
+
 def rewired_weights(model: torch.nn.Module) -> list[torch.nn.Parameter]:
     """The weight matrices DEEP R rewires: every 2-d ``weight`` and ``recurrent_weight``."""
-    return [
-        parameter
-        for name, parameter in model.named_parameters()
-        if parameter.dim() == 2 and name.rsplit(".", 1)[-1] in ("weight", "recurrent_weight")
-    ]
+    return [parameter for parameter, _ in rewired_weights_and_bias_rows(model)]
+
+
+def rewired_weights_and_bias_rows(
+    model: torch.nn.Module,
+) -> list[tuple[torch.nn.Parameter, int]]:
+    """:func:`rewired_weights` with the number of bias-spike rows at the end of each (the
+    module's ``bias_times`` for a ``weight``, 0 for a ``recurrent_weight``)."""
+    found = []
+    for module in model.modules():
+        for name, parameter in module.named_parameters(recurse=False):
+            if parameter.dim() != 2 or name not in ("weight", "recurrent_weight"):
+                continue
+            bias_times = getattr(module, "bias_times", None)
+            rows = int(bias_times.numel()) if name == "weight" and bias_times is not None else 0
+            found.append((parameter, rows))
+    return found

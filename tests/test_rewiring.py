@@ -12,7 +12,14 @@ from click.testing import CliRunner
 
 from snnexp.cli import main
 from snnexp.config import ConfigError, config_from_dict
-from snnexp.rewiring import REGROWN_THETA, DeepR, RewiringParams
+from snnexp.layers import FirstSpikeLayer, FirstSpikeNetwork
+from snnexp.rewiring import (
+    REGROWN_THETA,
+    DeepR,
+    RewiringParams,
+    rewired_weights,
+    rewired_weights_and_bias_rows,
+)
 
 
 def make_weights(seed: int = 0) -> list[torch.nn.Parameter]:
@@ -62,6 +69,38 @@ def test_invariants_hold_over_many_random_steps(scope, signs):
     if signs == "dale":
         for sign in deep_r.signs:
             assert torch.all(sign == sign[:, :1])
+
+
+@pytest.mark.parametrize("scope", ["per_layer", "global"])
+def test_dense_bias_synapses_stay_active_outside_the_budget(scope):
+    network = FirstSpikeNetwork(
+        [FirstSpikeLayer(6, 10, bias_times=[0.9, 1.1]), FirstSpikeLayer(10, 3, bias_times=[0.9])]
+    )
+    generator = torch.Generator().manual_seed(0)
+    for layer in network.layers:
+        layer.weight.data = torch.randn(layer.weight.shape, generator=generator)
+    found = rewired_weights_and_bias_rows(network)
+    assert [rows for _, rows in found] == [2, 1]
+    assert [w for w, _ in found] == rewired_weights(network)
+    weights = [w for w, _ in found]
+    bias_at_init = [w.detach()[-rows:].clone() for w, rows in found]
+    params = RewiringParams(0.3, l1=0.05, temperature=0.05, scope=scope, bias_synapses="dense")
+    deep_r = DeepR(weights, torch.optim.SGD(weights, lr=0.1), params, generator, [2, 1])
+    assert deep_r.budgets() == [round(0.3 * 6 * 10), round(0.3 * 10 * 3)]
+    assert deep_r.active_count() == sum(deep_r.budgets()) + 2 * 10 + 3
+    for (weight, rows), bias in zip(found, bias_at_init, strict=True):
+        assert torch.equal(weight.detach()[-rows:], bias)
+    flipped = False
+    steps = torch.Generator().manual_seed(3)
+    for _ in range(200):
+        random_step(weights, deep_r, steps)
+        assert deep_r.active_count() == sum(deep_r.budgets()) + 2 * 10 + 3
+        for (weight, rows), active, sign in zip(found, deep_r.active, deep_r.signs, strict=True):
+            assert active[-rows:].all()
+            flipped |= bool((torch.sign(weight.detach()[-rows:]) != sign[-rows:]).any())
+            body = active[:-rows]
+            assert torch.all(sign[:-rows][body] * weight.detach()[:-rows][body] > 0)
+    assert flipped
 
 
 def test_regrown_synapses_start_small():

@@ -128,10 +128,19 @@ _data_dir_option = click.option(
 )
 
 
+def _set_threads(_ctx: click.Context, _param: click.Parameter, threads: int | None) -> None:
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 _threads_option = click.option(
     "--threads",
     type=click.IntRange(min=1),
     default=None,
+    expose_value=False,
+    callback=_set_threads,
     help="CPU threads for torch (default: torch's choice, one per core). Runs side by side "
     "are faster with --threads 1 each. Results depend on the count only in the last bits.",
 )
@@ -145,13 +154,6 @@ def _device_text(device: Any) -> str:
         threads = torch.get_num_threads()
         return f"cpu ({threads} thread{'s' if threads > 1 else ''})"
     return str(device)
-
-
-def _set_threads(threads: int | None) -> None:
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -194,7 +196,6 @@ def train(
     device: str | None,
     seed: int | None,
     data_dir: Path | None,
-    threads: int | None,
     quiet: bool,
 ) -> None:
     """Train the network described by CONFIG (a YAML file).
@@ -208,7 +209,6 @@ def train(
     from snnexp.train import Trainer
 
     _setup_logging()
-    _set_threads(threads)
     cfg = _with_overrides(load_config(config), device, seed)
     trainer = Trainer(cfg, progress=not quiet, data_dir=data_dir)
     run_dir = make_run_dir(results_dir, cfg.name or config.stem)
@@ -270,7 +270,6 @@ def inference(
     dt: float | None,
     sim_time: float | None,
     data_dir: Path | None,
-    threads: int | None,
 ) -> None:
     """Loss and accuracy of a saved network on a data split.
 
@@ -288,7 +287,6 @@ def inference(
     from snnexp.inference import evaluate_saved, load_saved_network
 
     _setup_logging()
-    _set_threads(threads)
     saved = load_saved_network(results_dir, epoch, device)
     model_cfg = saved.cfg.model
     time_stepped = is_time_stepped(saved.cfg)
@@ -423,7 +421,6 @@ def continue_command(
     savepoints: tuple[str, ...],
     device: str | None,
     data_dir: Path | None,
-    threads: int | None,
     quiet: bool,
 ) -> None:
     """Resume training from savepoint EPOCH and train on to SAVEPOINTS.
@@ -437,7 +434,6 @@ def continue_command(
     from snnexp.inference import read_run_config
     from snnexp.train import Trainer
 
-    _set_threads(threads)
     run_dir, epoch_dir = resolve_savepoint(results_dir, epoch)
     cfg = _with_overrides(read_run_config(run_dir), device, None)
     targets = _parse_epochs(savepoints) if savepoints else [cfg.training.epochs]

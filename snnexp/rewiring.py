@@ -111,10 +111,10 @@ class DeepR:
         self.optimizer = optimizer
         self.params = params
         self.generator = generator
-        dense = params.bias_synapses == "dense" and bias_rows is not None
+        if params.bias_synapses == "rewired" or bias_rows is None:
+            bias_rows = [0] * len(self.weights)
         self.fixed = [
-            _trailing_rows(w, rows if dense else 0)
-            for w, rows in zip(self.weights, bias_rows or [0] * len(self.weights), strict=True)
+            _trailing_rows(w, rows) for w, rows in zip(self.weights, bias_rows, strict=True)
         ]
         self.signs = [draw_signs(w.detach(), params, generator) for w in self.weights]
         self.active = self._initial_active()

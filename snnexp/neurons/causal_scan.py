@@ -206,13 +206,12 @@ def _scan_block(
     """Scan the pairs of the samples in ``block``, writing (a, b, last causal index) of each
     crossing into found.
 
-    While a third or more of the block's pairs are still scanning, chunks are computed for every
-    pair of the block, laid out (sample, input, output) with whole weight rows gathered; then
+    While DENSE_FRACTION or more of the block's pairs are still scanning, chunks are computed for
+    every pair of the block, laid out (sample, input, output) with whole weight rows gathered; then
     the scan goes on over the list of pairs left (see :data:`DENSE_FRACTION`).
     """
     x, x_next, term_1, term_2, order = (v[block] for v in inputs)
     weights, weights_t = weights
-    found_a, found_b, last_causal = found
     n_rows, n_in = x.shape
     n_out = weights.shape[1]
     offset = block.start * n_out
@@ -229,9 +228,7 @@ def _scan_block(
         hit, first = torch.max(hits.to(torch.uint8), dim=1, keepdim=True)
         new = hit.squeeze(1).bool() & scanning
         done = offset + new.flatten().nonzero().squeeze(1)
-        found_a[done] = torch.gather(a, 1, first).squeeze(1)[new]
-        found_b[done] = torch.gather(b, 1, first).squeeze(1)[new]
-        last_causal[done] = start + first.squeeze(1)[new]
+        _record(found, done, new, (a, b, first), start)
         if stop == n_in:
             return
         scanning &= ~new & torch.isfinite(x[:, stop]).unsqueeze(1)
@@ -253,14 +250,27 @@ def _scan_block(
         hits = rule.crosses(a, b, x_0, x_1)
         hit, first = torch.max(hits.to(torch.uint8), dim=1, keepdim=True)
         hit = hit.squeeze(1).bool()
-        done = pairs[hit]
-        found_a[done] = torch.gather(a, 1, first).squeeze(1)[hit]
-        found_b[done] = torch.gather(b, 1, first).squeeze(1)[hit]
-        last_causal[done] = start + first.squeeze(1)[hit]
+        _record(found, pairs[hit], hit, (a, b, first), start)
         if stop == n_in:
             return
         keep = ~hit & torch.isfinite(x[rows, stop])
         local, pairs, carry_a, carry_b = local[keep], pairs[keep], a[keep, -1], b[keep, -1]
+
+
+def _record(
+    found: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    done: torch.Tensor,
+    hit: torch.Tensor,
+    chunk: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    start: int,
+) -> None:
+    """Write (a, b, last causal index) at the first hit of a chunk (cumulative sums a, b, first
+    hit ``first`` along dim 1) for the entries ``hit``, i.e. the flat pairs ``done``."""
+    found_a, found_b, last_causal = found
+    a, b, first = chunk
+    found_a[done] = torch.gather(a, 1, first).squeeze(1)[hit]
+    found_b[done] = torch.gather(b, 1, first).squeeze(1)[hit]
+    last_causal[done] = start + first.squeeze(1)[hit]
 
 
 def _take(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -373,10 +383,10 @@ def _accumulate_block(
             w = weights.index_select(0, index).view(delay.shape)
             drive = torch.where(causal, drive, 0.0) * w * grad.unsqueeze(1)
             grad_x[:, start:stop] += drive.sum(dim=2)
-        left = (active & (last_causal >= stop)).sum()
-        if stop < n_in and left < DENSE_FRACTION * active.numel():
+        left = active & (last_causal >= stop)
+        if stop < n_in and left.sum() < DENSE_FRACTION * active.numel():
             break
-    local = (active & (last_causal >= stop)).flatten().nonzero().squeeze(1)
+    local = left.flatten().nonzero().squeeze(1)
     grad, grad_for_weights, out_times, last_causal = (
         v.flatten()[local] for v in (grad, grad_for_weights, out_times, last_causal)
     )

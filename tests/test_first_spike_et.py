@@ -257,7 +257,8 @@ def test_gradients_across_chunks_and_clipping_match_per_sample_autograd():
 def test_scan_blocks_phases_and_threads_give_identical_times_and_gradients(
     monkeypatch, pair_block, dense_fraction, threads
 ):
-    """Blocks of one, three or five samples, scanned in one to three threads, give the results
+    """Torch engine (GPUs): blocks of one, three or five samples, scanned in one to three
+    threads, give the results
     of one block of all nine, whether the scan computes every pair of a block to the end
     (dense_fraction 0), goes on pair by pair right after the first chunk (2.0), or switches in
     between (rows with different numbers of spiking inputs; outputs that spike early, late or
@@ -276,6 +277,7 @@ def test_scan_blocks_phases_and_threads_give_identical_times_and_gradients(
         torch.where(torch.isfinite(out), out * out, 0.0).sum().backward()
         return out.detach(), w.grad, t.grad
 
+    monkeypatch.setattr(causal_scan, "COMPILED_CPU_SCAN", False)
     expected = run()
     monkeypatch.setattr(causal_scan, "PAIR_BLOCK", pair_block)
     monkeypatch.setattr(causal_scan, "DENSE_FRACTION", dense_fraction)

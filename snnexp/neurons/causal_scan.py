@@ -9,20 +9,25 @@ causal set is the first k inputs is a closed-form function of two cumulative sum
 spike lies in the interval [t_k, t_{k+1}) of the first k whose membrane reaches threshold
 there, which each rule decides with cheap arithmetic on (a_k, b_k, t_k, t_{k+1}).
 
-Rather than materialising every (sample, input, output) triple, the scan walks the sorted inputs
-in chunks of growing size (32, 64, 128, ...) over the *pairs* (b, j) that have not spiked yet,
-carrying a_k and b_k from chunk to chunk. A pair leaves the scan at its first crossing, or when
-its remaining inputs never spike; inputs that never spike (sorted last) are not scanned at all.
-Work and memory therefore scale with the number of inputs before each output's first spike —
-for MNIST-sized layers, where outputs fire after a small part of the 784 inputs, far less than
-batch x inputs x outputs — and never with the (batch, N, N, M) expansion of the published code.
-Small layers take one chunk. Samples are scanned a few at a time (``PAIR_BLOCK`` pairs), so that
-a chunk's arrays stay in the CPU caches: all pairs of a block, laid out (sample, input, output)
-with whole weight rows gathered, while most of them still scan, then the pairs left one by one.
-On a CPU with several torch threads, large layers share their blocks among the threads.
+On the CPU the scan runs as compiled loops (:mod:`snnexp.neurons.scan_kernels`: one sample at a
+time, each input's weight row added to the outputs still scanning, a cheap bound before the
+exact test). On GPUs it runs as the vectorised torch engine below, which gives the same times
+and gradients up to rounding (``COMPILED_CPU_SCAN = False`` runs it on the CPU too).
 
-The backward pass walks the same chunks over the causal inputs of each spiking pair and
-accumulates, by the implicit function theorem at u(t_out) = theta,
+Rather than materialising every (sample, input, output) triple, the torch engine walks the sorted
+inputs in chunks of growing size (32, 64, 128, ...) over the *pairs* (b, j) that have not spiked
+yet, carrying a_k and b_k from chunk to chunk. A pair leaves the scan at its first crossing, or when
+its remaining inputs never spike; inputs that never spike (sorted last) are not scanned at all. Work
+and memory therefore scale with the number of inputs before each output's first spike — for
+MNIST-sized layers, where outputs fire after a small part of the 784 inputs, far less than batch x
+inputs x outputs — and never with the (batch, N, N, M) expansion of the published code. Small layers
+take one chunk. Samples are scanned a few at a time (``PAIR_BLOCK`` pairs), so that a chunk's arrays
+stay in the CPU caches: all pairs of a block, laid out (sample, input, output) with whole weight
+rows gathered, while most of them still scan, then the pairs left one by one. On a CPU with several
+torch threads, large layers share their blocks among the threads.
+
+The backward pass walks the causal inputs of each spiking pair (the torch engine: in the same
+chunks) and accumulates, by the implicit function theorem at u(t_out) = theta,
 
     dL/dw_ij  += -psp(D) / slope * dL/dt_j,        dL/dt_i += w_ij drive(D) / slope * dL/dt_j,
 
@@ -39,11 +44,13 @@ from typing import NamedTuple, Protocol, TypeVar
 import numpy as np
 import torch
 
+from snnexp.neurons import scan_kernels
+
 FIRST_CHUNK = 32
 PAIR_BLOCK = 2048
-"""Pairs scanned together on the CPU (rounded to whole samples). Measured on 2 cores with 2 MB of
-L2 each, one forward pass of 784 -> 350 at batch 80: 112 ms in blocks of 2048 pairs, 200 ms in
-blocks of 8192; 256 -> 128 at batch 50: 13 ms with 2048, 26 ms with 4096."""
+"""Pairs scanned together by the torch engine on the CPU (rounded to whole samples). Measured on 2
+cores with 2 MB of L2 each, one forward pass of 784 -> 350 at batch 80: 112 ms in blocks of 2048
+pairs, 200 ms in blocks of 8192; 256 -> 128 at batch 50: 13 ms with 2048, 26 ms with 4096."""
 GPU_PAIR_BLOCK = 262144
 """Pairs scanned together on a GPU, where each block costs kernel launches, not cache misses."""
 DENSE_FRACTION = 0.8
@@ -53,14 +60,24 @@ still scanning (gathers of whole weight rows, no per-pair indexing), pair by pai
 finished pairs cost nothing). Measured, 784 -> 350 at batch 80 with initial weights, where
 outputs spike after hundreds of inputs: forward 126 ms with 0.8, 287 ms with 1/3."""
 PARALLEL_SIZE = 1 << 20
-"""Smallest layer (pairs x inputs) whose blocks are shared among torch's threads, and only with
-at least PARALLEL_BLOCKS blocks per thread. Measured on 2 idle cores, forward + backward with
-2 threads vs 1: 784 -> 350 at batch 80 (16 blocks) 117 vs 138 ms (trained weights), 147 vs
-198 ms (initial weights); 256 -> 128 at batch 50 (4 blocks) 17.7 vs 16.9 ms."""
+"""Smallest layer (pairs x inputs) whose blocks (compiled kernels: samples) are shared among torch's
+threads, and only with at least PARALLEL_BLOCKS of them per thread. Compiled kernels, 784 -> 350
+at batch 80, initial weights, forward + backward: 30 + 15 ms on one thread, 20 + 10 ms on two;
+256 -> 128 at batch 50: 5 ms either way. Torch engine, measured on 2 idle cores, forward +
+backward with 2 threads vs 1: 784 -> 350 at batch 80 (16 blocks) 117 vs 138 ms (trained weights),
+147 vs 198 ms (initial weights); 256 -> 128 at batch 50 (4 blocks) 17.7 vs 16.9 ms."""
 PARALLEL_BLOCKS = 4
+COMPILED_CPU_SCAN = True
+"""Run the scan on the CPU with the compiled kernels (off: the torch engine, as on GPUs)."""
 
 _Result = TypeVar("_Result")
 _WORKERS: dict[int, ThreadPoolExecutor] = {}
+
+
+def use_kernels(device: torch.device) -> bool:
+    """Whether the scan runs the compiled kernels of :mod:`snnexp.neurons.scan_kernels` (on the
+    CPU, unless COMPILED_CPU_SCAN is off) rather than the vectorised torch engine (GPUs)."""
+    return device.type == "cpu" and COMPILED_CPU_SCAN
 
 
 def _blocks(n_batch: int, n_out: int, device: torch.device) -> list[slice]:
@@ -109,6 +126,8 @@ class SpikeRule(Protocol):
 
     unit: float
     psp_peak: float
+    threshold: float
+    kernel: int
 
     def input_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """f_1, f_2 of each sorted input time x (0 where x is +inf)."""
@@ -181,11 +200,25 @@ def scan_crossings(input_times: torch.Tensor, weights: torch.Tensor, rule: Spike
     found_b = torch.zeros_like(found_a)
     last_causal = torch.full((n_pairs,), -1, dtype=torch.long, device=x.device)
 
-    def scan(blocks: list[slice]) -> None:
-        for block in blocks:
-            _scan_block(block, inputs, (weights, weights_t), rule, (found_a, found_b, last_causal))
+    if use_kernels(x.device):
+        arrays = [v.contiguous().numpy() for v in (*inputs[:4], inputs[4], weights)]
+        found = [v.numpy() for v in (found_a, found_b, last_causal)]
 
-    _run_blocks(scan, _blocks(n_batch, n_out, x.device), x.device, n_pairs * n_spiking)
+        def scan(blocks: list[slice]) -> None:
+            rows = np.array([block.start for block in blocks], dtype=np.int64)
+            scan_kernels.scan_rows(rule.kernel, rule.threshold, *arrays, rows, *found)
+
+        blocks = [slice(row, row + 1) for row in range(n_batch)]
+    else:
+
+        def scan(blocks: list[slice]) -> None:
+            for block in blocks:
+                _scan_block(
+                    block, inputs, (weights, weights_t), rule, (found_a, found_b, last_causal)
+                )
+
+        blocks = _blocks(n_batch, n_out, x.device)
+    _run_blocks(scan, blocks, x.device, n_pairs * n_spiking)
 
     spiking = last_causal >= 0
     times = torch.full_like(found_a, math.inf)
@@ -330,19 +363,34 @@ def scan_gradients(
     per_pair = (grad, grad_for_weights, crossings.times, crossings.last_causal)
     per_pair = tuple(v.view(n_batch, n_out) for v in per_pair)
 
-    def accumulate(blocks: list[slice]) -> torch.Tensor:
-        grad_w = torch.zeros(n_in, n_out, dtype=x.dtype, device=x.device)
-        for block in blocks:
-            _accumulate_block(
-                tuple(v[block] for v in per_pair),
-                (x[block], order[block]),
-                weights,
-                rule,
-                (grad_w, None if grad_x is None else grad_x[block]),
-            )
-        return grad_w
+    if use_kernels(x.device):
+        arrays = [v.contiguous().numpy() for v in (*per_pair, x, order, weights.detach())]
+        grad_x_array = np.empty((0, 0)) if grad_x is None else grad_x.numpy()
 
-    blocks = _blocks(n_batch, n_out, x.device)
+        def accumulate(blocks: list[slice]) -> torch.Tensor:
+            grad_w = torch.zeros(n_in, n_out, dtype=x.dtype)
+            rows = np.array([block.start for block in blocks], dtype=np.int64)
+            scan_kernels.accumulate_rows(
+                rule.kernel, rows, *arrays, grad_w.numpy(), grad_x_array, grad_x is not None
+            )
+            return grad_w
+
+        blocks = [slice(row, row + 1) for row in range(n_batch)]
+    else:
+
+        def accumulate(blocks: list[slice]) -> torch.Tensor:
+            grad_w = torch.zeros(n_in, n_out, dtype=x.dtype, device=x.device)
+            for block in blocks:
+                _accumulate_block(
+                    tuple(v[block] for v in per_pair),
+                    (x[block], order[block]),
+                    weights,
+                    rule,
+                    (grad_w, None if grad_x is None else grad_x[block]),
+                )
+            return grad_w
+
+        blocks = _blocks(n_batch, n_out, x.device)
     grad_w = torch.stack(_run_blocks(accumulate, blocks, x.device, n_batch * n_out * n_in))
     grad_w = grad_w.sum(dim=0)
     grad_inputs = None

@@ -45,6 +45,7 @@ from typing import NamedTuple
 
 import torch
 
+from snnexp.neurons import scan_kernels
 from snnexp.neurons.causal_scan import exact_first_spikes, spike_times
 from snnexp.neurons.lambertw import lambertw0
 
@@ -76,6 +77,8 @@ class EtRule:
     """
 
     psp_peak = 1.0
+
+    kernel = scan_kernels.ET
 
     def __init__(self, params: NeuronParams) -> None:
         self.unit = params.tau_syn

@@ -46,6 +46,7 @@ import math
 
 import torch
 
+from snnexp.neurons import scan_kernels
 from snnexp.neurons.causal_scan import exact_first_spikes, spike_times
 from snnexp.neurons.first_spike import NeuronParams, check_tau_ratio
 
@@ -62,6 +63,8 @@ class DtRule:
     """
 
     psp_peak = math.log(2.0)
+
+    kernel = scan_kernels.DT
 
     def __init__(self, params: NeuronParams) -> None:
         self.unit = params.tau_mem

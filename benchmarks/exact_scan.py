@@ -2,13 +2,14 @@
 
     python benchmarks/exact_scan.py experiment_configs/16x16_mnist.yaml --data-dir ../shared/data
     python benchmarks/exact_scan.py experiment_configs/mnist.yaml --data-dir ../shared/data \
-        [--weights ../shared/reference/mnist_et_150epochs/weights_layer0.npy]
+        [--weights ../shared/reference/mnist_et_150epochs/weights_layer0.npy] [--torch-engine]
 
 Runs the first layer on training-size batches of test images with the config's input noise
 (forward, then backward of the summed spike times, with the config's max_dw_norm) and on one
 evaluation batch, and prints the median milliseconds. Weights: the config's initialisation, or
 trained weights from a .npy file (trained networks spike later and scan further). One thread
-unless OMP_NUM_THREADS says otherwise.
+unless OMP_NUM_THREADS says otherwise. On the CPU the compiled kernels run, or with
+--torch-engine the vectorised torch engine that GPUs use.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import torch
 from snnexp.config import load_config
 from snnexp.data import load_split
 from snnexp.experiment import neuron_params
+from snnexp.neurons import causal_scan
 from snnexp.neurons.first_spike import first_spike_et
 
 
@@ -34,7 +36,9 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--weights", type=Path, default=None, help="(n_in, n_out) .npy")
     parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--torch-engine", action="store_true", help="not the compiled kernels")
     args = parser.parse_args()
+    causal_scan.COMPILED_CPU_SCAN = not args.torch_engine
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
 
     cfg = load_config(args.config)

@@ -86,10 +86,7 @@ def scan_rows(
             f_1 = term_1[row, k]
             f_2 = term_2[row, k]
             w = weights[order[row, k]]
-            if kind == ET:
-                scale, reach = math.exp(-start), end
-            else:
-                scale, reach = math.exp(-start), 0.0
+            scale = math.exp(-start)
             largest = -math.inf
             for i in range(n_scanning):
                 w_i = w[outputs[i]]
@@ -97,7 +94,7 @@ def scan_rows(
                 b_i = b[i] + w_i * f_2
                 a[i] = a_i
                 b[i] = b_i
-                bound = (a_i * reach - b_i) * scale if kind == ET else b_i * scale
+                bound = (a_i * end - b_i) * scale if kind == ET else b_i * scale
                 if a_i > 0.0 and bound > largest:
                     largest = bound
             if largest < BOUND_MARGIN * threshold:

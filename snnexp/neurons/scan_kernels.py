@@ -22,7 +22,7 @@ the outputs that take input k are a prefix of that order. The psp and drive fact
 e^{-(x_out - x_i)} = e^{-x_out} e^{x_i} (x in the rule's time unit), one multiply per term.
 
 Kernels release the GIL (``nogil``), so the thread pool of causal_scan runs them in parallel.
-All arrays are float64 / int64 NumPy views of the torch tensors.
+All arrays are NumPy views of the torch tensors (float64 or float32, indices int64).
 """
 
 from __future__ import annotations

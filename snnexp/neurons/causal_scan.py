@@ -193,7 +193,6 @@ def scan_crossings(input_times: torch.Tensor, weights: torch.Tensor, rule: Spike
     x_next = torch.cat([scanned[:, 1:], torch.full_like(scanned[:, :1], math.inf)], dim=1)
     inputs = (scanned, x_next, term_1, term_2, order[:, :n_spiking])
     weights = weights.detach()
-    weights_t = weights.t().contiguous()
 
     n_pairs = n_batch * n_out
     found_a = torch.zeros(n_pairs, dtype=x.dtype, device=x.device)
@@ -201,7 +200,7 @@ def scan_crossings(input_times: torch.Tensor, weights: torch.Tensor, rule: Spike
     last_causal = torch.full((n_pairs,), -1, dtype=torch.long, device=x.device)
 
     if use_kernels(x.device):
-        arrays = [v.contiguous().numpy() for v in (*inputs[:4], inputs[4], weights)]
+        arrays = [v.contiguous().numpy() for v in (*inputs, weights)]
         found = [v.numpy() for v in (found_a, found_b, last_causal)]
 
         def scan(blocks: list[slice]) -> None:
@@ -210,6 +209,7 @@ def scan_crossings(input_times: torch.Tensor, weights: torch.Tensor, rule: Spike
 
         blocks = [slice(row, row + 1) for row in range(n_batch)]
     else:
+        weights_t = weights.t().contiguous()
 
         def scan(blocks: list[slice]) -> None:
             for block in blocks:

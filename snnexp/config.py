@@ -201,6 +201,12 @@ class SurrogateConfig:
     dampening: float = 1.0
 
 
+SIGN_MODES = ("free", "dale")
+SCOPES = ("per_layer", "global")
+BIAS_SYNAPSES = ("rewired", "dense")
+"""Choices of learning.rewiring.signs, .scope and .bias_synapses (DEEP R, snnexp.rewiring)."""
+
+
 @dataclass
 class RewiringConfig:
     """DEEP R: keep a fraction ``connectivity`` of each weight matrix (scope per_layer) or of
@@ -755,9 +761,9 @@ _ENUMS: tuple[tuple[str, Sequence[str]], ...] = (
     ("model.output", OUTPUT_LAYERS),
     ("model.readout", READOUTS),
     ("learning.surrogate.type", SURROGATES),
-    ("learning.rewiring.signs", ("free", "dale")),
-    ("learning.rewiring.scope", ("per_layer", "global")),
-    ("learning.rewiring.bias_synapses", ("rewired", "dense")),
+    ("learning.rewiring.signs", SIGN_MODES),
+    ("learning.rewiring.scope", SCOPES),
+    ("learning.rewiring.bias_synapses", BIAS_SYNAPSES),
 )
 _POSITIVE = (
     "dataset.train_size",

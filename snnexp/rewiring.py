@@ -36,11 +36,10 @@ from typing import Any
 
 import torch
 
+from snnexp.config import BIAS_SYNAPSES, SCOPES, SIGN_MODES
+
 REGROWN_THETA = 1e-6
 """theta of a regrown synapse: active, but with a weight small enough to change nothing yet."""
-SIGN_MODES = ("free", "dale")
-SCOPES = ("per_layer", "global")
-BIAS_SYNAPSES = ("rewired", "dense")
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,16 @@ def _blocks(n_batch: int, n_out: int, device: torch.device) -> list[slice]:
     return [slice(first, min(n_batch, first + rows)) for first in range(0, n_batch, rows)]
 
 
+def _sample_blocks(n_batch: int) -> list[slice]:
+    """One block per sample: the compiled kernels' unit of work for the thread pool."""
+    return [slice(row, row + 1) for row in range(n_batch)]
+
+
+def _rows(blocks: list[slice]) -> np.ndarray:
+    """The samples of single-sample ``blocks``, as the kernels take them."""
+    return np.array([block.start for block in blocks], dtype=np.int64)
+
+
 def _without_grad(work: Callable[[list[slice]], _Result]) -> Callable[[list[slice]], _Result]:
     """``work`` under torch.no_grad(): grad mode is per thread, and a new thread has it on."""
 
@@ -204,10 +214,9 @@ def scan_crossings(input_times: torch.Tensor, weights: torch.Tensor, rule: Spike
         found = [v.numpy() for v in (found_a, found_b, last_causal)]
 
         def scan(blocks: list[slice]) -> None:
-            rows = np.array([block.start for block in blocks], dtype=np.int64)
-            scan_kernels.scan_rows(rule.kernel, rule.threshold, *arrays, rows, *found)
+            scan_kernels.scan_rows(rule.kernel, rule.threshold, *arrays, _rows(blocks), *found)
 
-        blocks = [slice(row, row + 1) for row in range(n_batch)]
+        blocks = _sample_blocks(n_batch)
     else:
         weights_t = weights.t().contiguous()
 
@@ -369,13 +378,12 @@ def scan_gradients(
 
         def accumulate(blocks: list[slice]) -> torch.Tensor:
             grad_w = torch.zeros(n_in, n_out, dtype=x.dtype)
-            rows = np.array([block.start for block in blocks], dtype=np.int64)
-            scan_kernels.accumulate_rows(
-                rule.kernel, rows, *arrays, grad_w.numpy(), grad_x_array, grad_x is not None
-            )
+            rows = _rows(blocks)
+            out = (grad_w.numpy(), grad_x_array, grad_x is not None)
+            scan_kernels.accumulate_rows(rule.kernel, rows, *arrays, *out)
             return grad_w
 
-        blocks = [slice(row, row + 1) for row in range(n_batch)]
+        blocks = _sample_blocks(n_batch)
     else:
 
         def accumulate(blocks: list[slice]) -> torch.Tensor:

@@ -258,13 +258,15 @@ class LearningConfig:
 
 @dataclass
 class WeightBumpingConfig:
-    """Raise weights when more than max_missing of a layer's neurons stay silent."""
+    """Raise weights when more than max_missing of a layer's neurons stay silent; skip_step:
+    instead of the batch's optimizer step (published), else after it."""
 
     enabled: bool = True
     value: float = 0.0005
     exponential: bool = True
     targeted: bool = True
     max_missing: list[float] = field(default_factory=lambda: [0.3, 0.0])
+    skip_step: bool = True
 
 
 @dataclass

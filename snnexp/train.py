@@ -227,14 +227,16 @@ class Trainer:
             self.optimizer.zero_grad()
             outputs, hidden = self.model(times)
             correct += (self.loss_fn.predict(outputs) == labels).sum().item()
-            if self._maybe_bump([*hidden, outputs]):
-                bumps += 1
-                if self.rewiring is not None:
-                    rewirings += self.rewiring.constrain()
-            else:
+            missing = self._missing_spikes([*hidden, outputs])
+            if missing is None or not cfg.weight_bumping.skip_step:
                 loss, rewired = self._learn(outputs, hidden, labels, batch)
                 losses.append(loss)
                 rewirings += rewired
+            if missing is not None:
+                self._bump(*missing)
+                bumps += 1
+                if self.rewiring is not None:
+                    rewirings += self.rewiring.constrain()
             if cfg.log_every and (batch + 1) % cfg.log_every == 0:
                 seen = min(start + cfg.batch_size, len(order))
                 logger.info(
@@ -290,26 +292,31 @@ class Trainer:
             return self.rewiring.active_count()
         return sum(weight.numel() for weight in rewired_weights(self.model))
 
-    def _maybe_bump(self, layer_times: list[torch.Tensor]) -> bool:
-        """Weight bumping as published: bump the first layer with too many missing spikes (and
-        skip the optimizer step); the bump doubles while the same layer keeps needing it."""
+    def _missing_spikes(self, layer_times: list[torch.Tensor]) -> tuple[int, torch.Tensor] | None:
+        """The layer to bump (the first with too many missing spikes) and its silent neurons,
+        or None (weight bumping off, not needed, or a time-stepped network)."""
         cfg = self.cfg.training.weight_bumping
         if not cfg.enabled or is_time_stepped(self.cfg):
-            return False
+            return None
         synapses = [self._bumpable_synapses(k) for k in range(len(layer_times))]
         drivable = [None if mask is None else mask.any(dim=0) for mask in synapses]
         missing = layer_missing_spikes(layer_times, cfg.max_missing, drivable)
         if missing is None:
             self.bump.last_layer = -1
-            return False
-        layer, silent = missing
+        return missing
+
+    def _bump(self, layer: int, silent: torch.Tensor) -> None:
+        """Weight bumping as published: raise the silent neurons' incoming weights; the bump
+        doubles while the same layer keeps needing it. With ``skip_step`` (published) the batch
+        makes no optimizer step; without, the step comes first and the bump after it."""
+        cfg = self.cfg.training.weight_bumping
         if cfg.exponential and layer == self.bump.last_layer:
             self.bump.value *= 2
         else:
             self.bump.value = cfg.value
         self.bump.last_layer = layer
-        bump_weights(self.model, layer, silent, self.bump.value, cfg.targeted, synapses[layer])
-        return True
+        synapses = self._bumpable_synapses(layer)
+        bump_weights(self.model, layer, silent, self.bump.value, cfg.targeted, synapses)
 
     def _bumpable_synapses(self, layer: int) -> torch.Tensor | None:
         """Under DEEP R the mask of the active synapses into ``layer``; else None."""

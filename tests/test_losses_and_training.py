@@ -1,4 +1,4 @@
-"""Losses, read-outs, weight bumping and input noise."""
+"""Losses, read-outs, weight bumping (and whether it skips the optimizer step) and input noise."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import math
 import pytest
 import torch
 
+from snnexp.config import config_from_dict
 from snnexp.layers import FirstSpikeLayer, FirstSpikeNetwork
 from snnexp.losses import MISSING_SPIKE_LOSS, SpikeTimeLoss, predict_closest, predict_earliest
-from snnexp.train import add_input_noise, bump_weights, layer_missing_spikes
+from snnexp.train import Trainer, add_input_noise, bump_weights, layer_missing_spikes
 
 INF = math.inf
 
@@ -94,6 +95,29 @@ def test_bumping_under_rewiring_counts_and_raises_only_drivable_synapses():
     bump_weights(net, 0, torch.ones(4, dtype=torch.bool), 0.25, True, synapses)
     delta = net.layers[0].weight.detach() - before
     assert torch.all(delta[synapses] == 0.25) and torch.all(delta[~synapses] == 0)
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step")
+@pytest.mark.parametrize("skip_step", [True, False])
+def test_a_bumping_batch_skips_the_optimizer_step_only_with_skip_step(skip_step: bool):
+    config = config_from_dict(
+        {
+            "dataset": {"train_size": 120, "val_size": 40, "test_size": 40},
+            "model": {"layer_sizes": [10, 3], "weight_mean": [0.0, 0.0], "weight_std": [0.1, 0.1]},
+            "training": {
+                "batch_size": 40,
+                "weight_bumping": {"max_missing": [0.0, 0.0], "skip_step": skip_step},
+            },
+        }
+    )
+    trainer = Trainer(config, progress=False)
+    row = trainer.train_epoch()
+    assert row["bumps"] == 3
+    steps = [int(state["step"]) for state in trainer.optimizer.state.values()]
+    if skip_step:
+        assert math.isnan(row["train_loss"]) and steps == []
+    else:
+        assert math.isfinite(row["train_loss"]) and steps == [3, 3]
 
 
 def test_input_noise_is_seeded_reflected_at_zero_and_keeps_missing_spikes():

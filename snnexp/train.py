@@ -206,7 +206,9 @@ class Trainer:
         return sorted({*self.cfg.training.savepoints, final} - {0})
 
     def train_epoch(self) -> dict[str, float]:
-        """One pass over the shuffled training split; returns the epoch's history row."""
+        """One pass over the shuffled training split; returns the epoch's history row. A batch
+        that needs weight bumping makes no optimizer step (``skip_step``, published) or makes it
+        before the bump."""
         cfg = self.cfg.training
         train = self.splits["train"]
         started = time.perf_counter()
@@ -232,7 +234,9 @@ class Trainer:
                 loss, rewired = self._learn(outputs, hidden, labels, batch)
                 losses.append(loss)
                 rewirings += rewired
-            if missing is not None:
+            if missing is None:
+                self.bump.last_layer = -1
+            else:
                 self._bump(*missing)
                 bumps += 1
                 if self.rewiring is not None:
@@ -300,15 +304,11 @@ class Trainer:
             return None
         synapses = [self._bumpable_synapses(k) for k in range(len(layer_times))]
         drivable = [None if mask is None else mask.any(dim=0) for mask in synapses]
-        missing = layer_missing_spikes(layer_times, cfg.max_missing, drivable)
-        if missing is None:
-            self.bump.last_layer = -1
-        return missing
+        return layer_missing_spikes(layer_times, cfg.max_missing, drivable)
 
     def _bump(self, layer: int, silent: torch.Tensor) -> None:
         """Weight bumping as published: raise the silent neurons' incoming weights; the bump
-        doubles while the same layer keeps needing it. With ``skip_step`` (published) the batch
-        makes no optimizer step; without, the step comes first and the bump after it."""
+        doubles while the same layer keeps needing it."""
         cfg = self.cfg.training.weight_bumping
         if cfg.exponential and layer == self.bump.last_layer:
             self.bump.value *= 2

@@ -186,6 +186,14 @@ def main() -> None:
     help="Override training.device (auto = CUDA when available).",
 )
 @click.option("--seed", type=int, default=None, help="Override training.seeds (torch and numpy).")
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override one key of CONFIG, e.g. --set model.layer_sizes=[300,3] (the value is "
+    "YAML; repeatable). The run's config.yaml records the result.",
+)
 @_data_dir_option
 @_threads_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -195,6 +203,7 @@ def train(
     results_dir: Path,
     device: str | None,
     seed: int | None,
+    settings: tuple[str, ...],
     data_dir: Path | None,
     quiet: bool,
 ) -> None:
@@ -209,7 +218,7 @@ def train(
     from snnexp.train import Trainer
 
     _setup_logging()
-    cfg = _with_overrides(load_config(config), device, seed)
+    cfg = _with_overrides(load_config(config, settings), device, seed)
     trainer = Trainer(cfg, progress=not quiet, data_dir=data_dir)
     run_dir = make_run_dir(results_dir, cfg.name or config.stem)
     trainer.run_dir = run_dir
@@ -224,6 +233,8 @@ def train(
         _device_text(trainer.device),
         run_dir,
     )
+    if settings:
+        logger.info("config keys set on the command line: %s", "; ".join(settings))
     started = time.perf_counter()
     trainer.run(cfg.training.epochs, trainer.savepoint_epochs())
     logger.info("trained %d epochs in %.1f s", cfg.training.epochs, time.perf_counter() - started)

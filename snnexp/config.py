@@ -23,6 +23,7 @@ How values are read:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import functools
@@ -329,21 +330,67 @@ class ConfigError(ValueError):
 # public functions
 
 
-def load_config(path: str | os.PathLike) -> ExperimentConfig:
+def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> ExperimentConfig:
     """Read, fill in and validate the config file at ``path`` (new or legacy format).
 
-    ``name`` defaults to the file's stem. Raises :class:`ConfigError` for a missing, empty or
-    malformed file and for every invalid value.
+    ``overrides`` are ``key.path=value`` settings put into the file's content before it is
+    read (see :func:`apply_overrides`). ``name`` defaults to the file's stem. Raises
+    :class:`ConfigError` for a missing, empty or malformed file, a malformed override and for
+    every invalid value.
     """
     path = Path(path)
     data = _read_yaml(path)
+    source = str(path)
+    if overrides:
+        _require_mapping(data, source)
+        data = apply_overrides(data, overrides)
+        source = f"{path} (with {'; '.join(overrides)})"
     if is_legacy_config(data):
-        cfg = legacy_config_from_dict(data, str(path))
+        cfg = legacy_config_from_dict(data, source)
     else:
-        cfg = config_from_dict(data, str(path))
+        cfg = config_from_dict(data, source)
     if cfg.name is None:
         cfg.name = path.stem
     return cfg
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """A copy of the config mapping ``data`` with each ``key.path=value`` of ``overrides`` set.
+
+    The key path uses the file's own key names (dots between sections); missing sections are
+    created. The value is read as YAML: ``model.layer_sizes=[300, 3]``,
+    ``training.weight_bumping.skip_step=false``, ``learning.rewiring=null``. The result is
+    checked like a file: a misspelt key gets the usual "did you mean".
+    """
+    tree = copy.deepcopy(dict(data))
+    for setting in overrides:
+        key, separator, text = setting.partition("=")
+        key = key.strip()
+        sections = key.split(".")
+        if not separator or not all(sections):
+            raise ConfigError(
+                f"cannot read the setting {setting!r}: write key.path=value, "
+                "e.g. model.layer_sizes=[300, 3]"
+            )
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            problem = getattr(err, "problem", None) or err
+            raise ConfigError(
+                f"cannot read the value of {key} in {setting!r} as YAML: {problem}"
+            ) from None
+        node = tree
+        for depth, section in enumerate(sections[:-1]):
+            if node.get(section) is None:
+                node[section] = {}
+            node = node[section]
+            if not isinstance(node, dict):
+                where = ".".join(sections[: depth + 1])
+                raise ConfigError(
+                    f"cannot set {key}: {where} is {_show(node)}, not a section with keys"
+                )
+        node[sections[-1]] = value
+    return tree
 
 
 def config_from_dict(data: Mapping[str, Any], source: str = "<config>") -> ExperimentConfig:

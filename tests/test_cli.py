@@ -282,6 +282,21 @@ def test_seed_option_changes_the_run(tmp_path):
     assert yaml.safe_load((b / "config.yaml").read_text())["training"]["seeds"]["torch"] == 5
 
 
+def test_set_option_changes_the_run_and_is_recorded(tmp_path):
+    config = write_config(tmp_path)
+    settings = ("--set", "model.layer_sizes=[7, 3]", "--set", "training.savepoints=[]")
+    result = invoke("train", config, "--results-dir", tmp_path / "r", "--quiet", *settings)
+    assert result.exit_code == 0, result.output
+    (run,) = (tmp_path / "r").iterdir()
+    weight = torch.load(run / "epoch_4" / "checkpoint.pt", weights_only=True)["model"]
+    assert weight["layers.0.weight"].shape[1] == 7
+    assert sorted(p.name for p in run.glob("epoch_*")) == ["epoch_0", "epoch_4"]
+    resolved = yaml.safe_load((run / "config.yaml").read_text())
+    assert resolved["model"]["layer_sizes"] == [7, 3]
+    assert "model.layer_sizes=[7, 3]; training.savepoints=[]" in (run / "log.txt").read_text()
+    assert yaml.safe_load(config.read_text())["model"]["layer_sizes"] == [20, 3]
+
+
 def test_help_shows_examples():
     for command in ("train", "inference", "eval", "continue"):
         result = invoke(command, "--help")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import yaml
 from snnexp.config import (
     ConfigError,
     ExperimentConfig,
+    apply_overrides,
     config_from_dict,
     config_to_dict,
     dump_config_yaml,
@@ -493,6 +495,53 @@ def test_errors_name_the_file(tmp_path: Path) -> None:
         load_config(path)
     expected = f"{path}: training.batch_size: expected an integer, got 'abc' (str)"
     assert str(info.value) == expected
+
+
+def test_overrides_set_keys_on_top_of_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "model:\n  layer_sizes: [120, 3]\ntraining:\n  epochs: 5\n")
+    settings = (
+        "model.layer_sizes=[300, 3]",
+        "training.weight_bumping.skip_step=false",
+        "learning.rewiring.l1=1e-3",
+        "training.epochs = 7",
+    )
+    cfg = load_config(path, settings)
+    assert cfg.model.layer_sizes == [300, 3]
+    assert cfg.training.weight_bumping.skip_step is False
+    assert cfg.learning.rewiring.l1 == 1e-3
+    assert cfg.training.epochs == 7
+    assert load_config(path).model.layer_sizes == [120, 3]
+
+
+def test_overrides_leave_the_mapping_alone_and_fill_empty_sections() -> None:
+    data = {"model": {"layer_sizes": [120, 3]}, "training": None}
+    changed = apply_overrides(data, ["model.layer_sizes=[10, 3]", "training.epochs=2"])
+    assert changed == {"model": {"layer_sizes": [10, 3]}, "training": {"epochs": 2}}
+    assert data == {"model": {"layer_sizes": [120, 3]}, "training": None}
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("training.epochs", "cannot read the setting 'training.epochs': write key.path=value"),
+        ("training..epochs=3", "write key.path=value"),
+        ("model.layer_sizes.first=3", "model.layer_sizes is [120, 3] (list), not a section"),
+        ("model.layer_sizes=[3", "cannot read the value of model.layer_sizes in"),
+    ],
+)
+def test_malformed_overrides_are_named(tmp_path: Path, setting: str, message: str) -> None:
+    path = write(tmp_path, "model:\n  layer_sizes: [120, 3]\n")
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(path, [setting])
+
+
+def test_a_misspelt_override_names_the_file_the_setting_and_the_fix(tmp_path: Path) -> None:
+    path = write(tmp_path, "training:\n  epochs: 5\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, ["training.epoch=3"])
+    message = str(info.value)
+    assert message.startswith(f"{path} (with training.epoch=3): ")
+    assert "did you mean 'epochs'" in message
 
 
 # ---------------------------------------------------------------------------------------------

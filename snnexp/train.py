@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,6 +110,11 @@ def add_input_noise(
     """t + N(mean, std^2), reflected at 0 (negative times become |t|); +inf stays +inf."""
     noise = torch.randn(times.shape, generator=generator, dtype=times.dtype) * std + mean
     return (times + noise.to(times.device)).abs()
+
+
+_EPOCH_WITHOUT_STEP_WARNING = r"Detected call of `lr_scheduler.step\(\)` before `optimizer.step"
+"""torch's warning when the scheduler steps before any optimizer step: harmless here, where the
+schedule counts epochs and an epoch whose batches all bumped (``skip_step``) made no step."""
 
 
 @dataclass
@@ -254,7 +260,9 @@ class Trainer:
         if isinstance(self.model, TimeSteppedNetwork):
             self.model.generator = None
         if self.scheduler is not None:
-            self.scheduler.step()
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=_EPOCH_WITHOUT_STEP_WARNING)
+                self.scheduler.step()
         self.epoch += 1
         val = self._evaluate("val")
         return {

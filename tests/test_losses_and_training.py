@@ -97,7 +97,6 @@ def test_bumping_under_rewiring_counts_and_raises_only_drivable_synapses():
     assert torch.all(delta[synapses] == 0.25) and torch.all(delta[~synapses] == 0)
 
 
-@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step")
 @pytest.mark.parametrize("skip_step", [True, False])
 def test_a_bumping_batch_skips_the_optimizer_step_only_with_skip_step(skip_step: bool):
     config = config_from_dict(

@@ -359,15 +359,14 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[s
 
     The key path uses the file's own key names (dots between sections); missing sections are
     created. The value is read as YAML: ``model.layer_sizes=[300, 3]``,
-    ``training.weight_bumping.skip_step=false``, ``learning.rewiring=null``. The result is
-    checked like a file: a misspelt key gets the usual "did you mean".
+    ``training.weight_bumping.skip_step=false``, ``learning.rewiring=null``.
+    :func:`load_config` checks the result as it checks a file: a misspelt key gets "did you mean".
     """
     tree = copy.deepcopy(dict(data))
     for setting in overrides:
         key, separator, text = setting.partition("=")
         key = key.strip()
-        sections = key.split(".")
-        if not separator or not all(sections):
+        if not separator or not all(key.split(".")):
             raise ConfigError(
                 f"cannot read the setting {setting!r}: write key.path=value, "
                 "e.g. model.layer_sizes=[300, 3]"
@@ -379,17 +378,7 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[s
             raise ConfigError(
                 f"cannot read the value of {key} in {setting!r} as YAML: {problem}"
             ) from None
-        node = tree
-        for depth, section in enumerate(sections[:-1]):
-            if node.get(section) is None:
-                node[section] = {}
-            node = node[section]
-            if not isinstance(node, dict):
-                where = ".".join(sections[: depth + 1])
-                raise ConfigError(
-                    f"cannot set {key}: {where} is {_show(node)}, not a section with keys"
-                )
-        node[sections[-1]] = value
+        _put(tree, key, value)
     return tree
 
 
@@ -1109,10 +1098,18 @@ _LegacyHandler = Callable[[Any, dict, _Problems], None]
 
 
 def _put(tree: dict[str, Any], path: str, value: Any) -> None:
-    """Set ``tree[a][b][c] = value`` for path 'a.b.c', creating the sections on the way."""
+    """Set ``tree[a][b][c] = value`` for path 'a.b.c', creating the sections on the way (also
+    where a section is null); ConfigError where one on the way is not a section."""
     *sections, leaf = path.split(".")
-    for section in sections:
-        tree = tree.setdefault(section, {})
+    for depth, section in enumerate(sections):
+        if tree.get(section) is None:
+            tree[section] = {}
+        tree = tree[section]
+        if not isinstance(tree, dict):
+            where = ".".join(sections[: depth + 1])
+            raise ConfigError(
+                f"cannot set {path}: {where} is {_show(tree)}, not a section with keys"
+            )
     tree[leaf] = value
 
 

@@ -191,7 +191,7 @@ def main() -> None:
     "settings",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Override one key of CONFIG, e.g. --set model.layer_sizes=[300,3] (the value is "
+    help="Override one key of CONFIG, e.g. --set 'model.layer_sizes=[300, 3]' (the value is "
     "YAML; repeatable). The run's config.yaml records the result.",
 )
 @_data_dir_option

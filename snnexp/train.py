@@ -240,10 +240,7 @@ class Trainer:
                 loss, rewired = self._learn(outputs, hidden, labels, batch)
                 losses.append(loss)
                 rewirings += rewired
-            if missing is None:
-                self.bump.last_layer = -1
-            else:
-                self._bump(*missing)
+            if self._bump(missing):
                 bumps += 1
                 if self.rewiring is not None:
                     rewirings += self.rewiring.constrain()
@@ -314,9 +311,14 @@ class Trainer:
         drivable = [None if mask is None else mask.any(dim=0) for mask in synapses]
         return layer_missing_spikes(layer_times, cfg.max_missing, drivable)
 
-    def _bump(self, layer: int, silent: torch.Tensor) -> None:
-        """Weight bumping as published: raise the silent neurons' incoming weights; the bump
-        doubles while the same layer keeps needing it."""
+    def _bump(self, missing: tuple[int, torch.Tensor] | None) -> bool:
+        """Weight bumping as published for the ``missing`` spikes of :meth:`_missing_spikes`:
+        raise the silent neurons' incoming weights; the bump doubles while the same layer keeps
+        needing it, and a batch without bumping resets it. Returns whether it bumped."""
+        if missing is None:
+            self.bump.last_layer = -1
+            return False
+        layer, silent = missing
         cfg = self.cfg.training.weight_bumping
         if cfg.exponential and layer == self.bump.last_layer:
             self.bump.value *= 2
@@ -325,6 +327,7 @@ class Trainer:
         self.bump.last_layer = layer
         synapses = self._bumpable_synapses(layer)
         bump_weights(self.model, layer, silent, self.bump.value, cfg.targeted, synapses)
+        return True
 
     def _bumpable_synapses(self, layer: int) -> torch.Tensor | None:
         """Under DEEP R the mask of the active synapses into ``layer``; else None."""

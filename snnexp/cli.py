@@ -147,12 +147,14 @@ _threads_option = click.option(
 
 
 def _device_text(device: Any) -> str:
-    """'cuda:0', or 'cpu (N threads)'."""
+    """'cpu (N threads)', or the device and its name: 'cuda (NVIDIA H100 80GB HBM3)'."""
     import torch
 
     if device.type == "cpu":
         threads = torch.get_num_threads()
         return f"cpu ({threads} thread{'s' if threads > 1 else ''})"
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
     return str(device)
 
 

@@ -92,7 +92,8 @@ def test_inference_reproduces_the_saved_accuracy(trained_run):
 
 
 def test_threads_option_sets_torch_threads(trained_run):
-    assert re.search(r"on cpu \(\d+ threads?\)", (trained_run / "log.txt").read_text())
+    device = r"cpu \(\d+ threads?\)|cuda(:\d+)? \(.+\)"
+    assert re.search(rf"on ({device}) ->", (trained_run / "log.txt").read_text())
     before = torch.get_num_threads()
     try:
         default = invoke("inference", trained_run)

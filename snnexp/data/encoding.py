@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from snnexp.neurons.time_grid import in_steps
+
 
 def latency_encode(
     values: np.ndarray | torch.Tensor, t_early: float = 0.15, t_late: float = 2.0
@@ -37,7 +39,7 @@ def latency_spike_train(times: torch.Tensor, dt: float, start: int, length: int)
     """Steps ``start .. start + length - 1`` of a latency code: a spike at time t falls into
     step floor(t / dt) (step n covers [n dt, (n + 1) dt)). ``(batch, n)`` times ->
     ``(length, batch, n)`` spikes in {0, 1}; +inf never spikes."""
-    step = torch.floor(times / dt)
+    step = torch.floor(in_steps(times, dt))
     steps = torch.arange(start, start + length, device=times.device, dtype=times.dtype)
     return (steps.view(-1, 1, 1) == step.unsqueeze(0)).to(times.dtype)
 
@@ -53,7 +55,7 @@ def interpolated_latency_spike_train(
     so its centre of mass stays at t (a spike on the grid is a plain spike). Inputs coded by
     spike times then reach the network unquantised, and the amplitudes depend smoothly on t.
     ``(batch, n)`` times -> ``(length, batch, n)`` amplitudes in [0, 1]; +inf never spikes."""
-    scaled = times / dt
+    scaled = in_steps(times, dt)
     step = torch.floor(scaled)
     fraction = torch.where(torch.isfinite(scaled), scaled - step, torch.zeros_like(scaled))
     steps = torch.arange(start, start + length, device=times.device, dtype=times.dtype)

@@ -32,10 +32,13 @@ chunks) and accumulates, by the implicit function theorem at u(t_out) = theta,
     dL/dw_ij  += -psp(D) / slope * dL/dt_j,        dL/dt_i += w_ij drive(D) / slope * dL/dt_j,
 
 with D = (t_out - t_i) / tau and slope = du/dt at the crossing; psp and drive are the rule's.
+On a GPU these sums run in PyTorch's deterministic mode (:func:`_deterministic_on`), so that a
+training run gives the same weights every time and ``continue`` matches not stopping.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -388,14 +391,15 @@ def scan_gradients(
 
         def accumulate(blocks: list[slice]) -> torch.Tensor:
             grad_w = torch.zeros(n_in, n_out, dtype=x.dtype, device=x.device)
-            for block in blocks:
-                _accumulate_block(
-                    tuple(v[block] for v in per_pair),
-                    (x[block], order[block]),
-                    weights,
-                    rule,
-                    (grad_w, None if grad_x is None else grad_x[block]),
-                )
+            with _deterministic_on(x.device):
+                for block in blocks:
+                    _accumulate_block(
+                        tuple(v[block] for v in per_pair),
+                        (x[block], order[block]),
+                        weights,
+                        rule,
+                        (grad_w, None if grad_x is None else grad_x[block]),
+                    )
             return grad_w
 
         blocks = _blocks(n_batch, n_out, x.device)
@@ -405,6 +409,25 @@ def scan_gradients(
     if grad_x is not None:
         grad_inputs = torch.zeros_like(x).scatter_(1, order, grad_x)
     return grad_inputs, grad_w
+
+
+@contextlib.contextmanager
+def _deterministic_on(device: torch.device) -> Iterator[None]:
+    """PyTorch's deterministic mode on a CUDA device while the block runs, the caller's after.
+
+    ``index_add_`` on CUDA adds with atomics, in an order that changes from run to run, so the
+    weight gradients (and all weights after them) would differ in their last bits between two
+    runs of the same config. In deterministic mode it sorts the indices and adds in their order.
+    """
+    if device.type != "cuda" or torch.are_deterministic_algorithms_enabled():
+        yield
+        return
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(False, warn_only=warn_only)
 
 
 def _accumulate_block(

@@ -45,6 +45,7 @@ from typing import NamedTuple
 import torch
 
 from snnexp.neurons.first_spike import NeuronParams
+from snnexp.neurons.time_grid import in_steps
 
 
 class SteppedParams(NamedTuple):
@@ -167,7 +168,7 @@ def _deliveries(input_times: torch.Tensor, sim: SteppedParams) -> _Deliveries:
     n_steps = sim.n_steps
     finite = torch.isfinite(input_times)
     safe = torch.where(finite, input_times, 0.0)
-    index = torch.clamp(torch.ceil(safe / sim.dt), min=1)
+    index = torch.clamp(torch.ceil(in_steps(safe, sim.dt)), min=1)
     arrives = finite & (index <= n_steps)
     index = torch.where(arrives, index, float(n_steps + 1))
     offset = torch.where(arrives, index * sim.dt - safe, 0.0)

@@ -9,7 +9,8 @@ Runs the first layer on training-size batches of test images with the config's i
 evaluation batch, and prints the median milliseconds. Weights: the config's initialisation, or
 trained weights from a .npy file (trained networks spike later and scan further). One thread
 unless OMP_NUM_THREADS says otherwise. On the CPU the compiled kernels run, or with
---torch-engine the vectorised torch engine that GPUs use.
+--torch-engine the vectorised torch engine that GPUs use; ``--device cuda`` (or ``auto``) runs
+on the GPU.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from timing import synchronize
 
 from snnexp.config import load_config
 from snnexp.data import load_split
-from snnexp.experiment import neuron_params
+from snnexp.experiment import neuron_params, resolve_device
 from snnexp.neurons import causal_scan
 from snnexp.neurons.first_spike import first_spike_et
 
@@ -37,7 +39,9 @@ def main() -> None:
     parser.add_argument("--weights", type=Path, default=None, help="(n_in, n_out) .npy")
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--torch-engine", action="store_true", help="not the compiled kernels")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     args = parser.parse_args()
+    device = resolve_device(args.device)
     causal_scan.COMPILED_CPU_SCAN = not args.torch_engine
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
 
@@ -51,28 +55,33 @@ def main() -> None:
         weights = cfg.model.weight_mean[0] + cfg.model.weight_std[0] * torch.randn(
             n_in, n_out, generator=generator, dtype=torch.float64
         )
-    weights.requires_grad_(True)
+    weights = weights.to(device).requires_grad_(True)
+    inputs = test.input_times.to(device)
     params = neuron_params(cfg)
     batch, noise = cfg.training.batch_size, cfg.training.input_noise.std
 
     forward, backward = [], []
     for k in range(args.batches):
-        times = test.input_times[k * batch : (k + 1) * batch]
-        times = (times + noise * torch.randn(times.shape, generator=generator)).abs()
+        times = inputs[k * batch : (k + 1) * batch]
+        times = (times + noise * torch.randn(times.shape, generator=generator).to(device)).abs()
+        synchronize(device)
         started = time.perf_counter()
         out = first_spike_et(times, weights, params, cfg.training.max_dw_norm)
+        synchronize(device)
         middle = time.perf_counter()
         torch.where(torch.isfinite(out), out, 0.0).sum().backward()
+        synchronize(device)
         forward.append(middle - started)
         backward.append(time.perf_counter() - middle)
     with torch.no_grad():
         started = time.perf_counter()
-        out = first_spike_et(
-            test.input_times[: cfg.training.batch_size_eval], weights, params, None
-        )
+        out = first_spike_et(inputs[: cfg.training.batch_size_eval], weights, params, None)
+        synchronize(device)
         evaluation = time.perf_counter() - started
 
-    print(f"{cfg.name}: first layer {n_in} -> {n_out}, batch {batch}, input noise {noise}")
+    print(
+        f"{cfg.name} on {device}: first layer {n_in} -> {n_out}, batch {batch}, input noise {noise}"
+    )
     print(f"  forward  {1e3 * statistics.median(forward):7.1f} ms (median of {args.batches})")
     print(f"  backward {1e3 * statistics.median(backward):7.1f} ms")
     print(

@@ -1,10 +1,11 @@
 """Dense vs sparse weight matrices for the input projection of a rewired layer.
 
-    python benchmarks/sparse_crossover.py [--rows 3200] [--n-in 784] [--n-out 1000]
+    python benchmarks/sparse_crossover.py [--rows 3200] [--n-in 784] [--n-out 1000] [--device auto]
 
 Times ``spikes @ W`` (forward) and forward + backward (gradient for W's active entries) with W
 dense and with W as a sparse COO matrix (``torch.sparse.mm``), at connectivities from 1 % to
-100 %, on the current device. The rows default to a BPTT batch: 25 steps x 128 samples.
+100 %, on the CPU or a CUDA GPU (``--device``, default: CUDA when available). The rows
+default to a BPTT batch: 25 steps x 128 samples.
 The crossover (the highest connectivity at which sparse is faster) is printed; snnexp keeps
 rewired matrices dense where dense is faster.
 """
@@ -12,23 +13,18 @@ rewired matrices dense where dense is faster.
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
 
 import torch
+from timing import seconds_per_call
+
+from snnexp.experiment import resolve_device
 
 DENSITIES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 
 
-def seconds(fn: Callable[[], object], repeats: int) -> float:
-    fn()
-    started = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    return (time.perf_counter() - started) / repeats
-
-
-def time_density(spikes: torch.Tensor, weight: torch.Tensor, repeats: int) -> list[float]:
+def time_density(
+    spikes: torch.Tensor, weight: torch.Tensor, repeats: int, device: torch.device
+) -> list[float]:
     """ms per call: dense forward, sparse forward, dense forward + backward, sparse f + b."""
     dense = weight.clone().requires_grad_(True)
     sparse_t = weight.t().to_sparse().coalesce().requires_grad_(True)
@@ -48,7 +44,8 @@ def time_density(spikes: torch.Tensor, weight: torch.Tensor, repeats: int) -> li
     def sparse_train() -> None:
         torch.sparse.mm(sparse_t, spikes_t).sum().backward()
 
-    return [seconds(f, repeats) * 1e3 for f in (dense_fwd, sparse_fwd, dense_train, sparse_train)]
+    calls = (dense_fwd, sparse_fwd, dense_train, sparse_train)
+    return [seconds_per_call(f, repeats, device) * 1e3 for f in calls]
 
 
 def main() -> None:
@@ -57,12 +54,14 @@ def main() -> None:
     parser.add_argument("--n-in", type=int, default=784)
     parser.add_argument("--n-out", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", default="auto")
     args = parser.parse_args()
+    device = resolve_device(args.device)
     generator = torch.Generator().manual_seed(0)
-    spikes = (torch.rand(args.rows, args.n_in, generator=generator) < 0.15).float()
+    spikes = (torch.rand(args.rows, args.n_in, generator=generator) < 0.15).float().to(device)
     print(
-        f"torch threads {torch.get_num_threads()}; spikes ({args.rows}, {args.n_in}) @ W "
-        f"({args.n_in}, {args.n_out}); ms per call"
+        f"device {device}, torch threads {torch.get_num_threads()}; "
+        f"spikes ({args.rows}, {args.n_in}) @ W ({args.n_in}, {args.n_out}); ms per call"
     )
     print(
         f"{'connectivity':>12} {'dense fwd':>10} {'sparse fwd':>10} {'dense f+b':>10} "
@@ -71,8 +70,8 @@ def main() -> None:
     crossover = None
     for density in DENSITIES:
         mask = torch.rand(args.n_in, args.n_out, generator=generator) < density
-        weight = torch.randn(args.n_in, args.n_out, generator=generator) * mask
-        row = time_density(spikes, weight, args.repeats)
+        weight = (torch.randn(args.n_in, args.n_out, generator=generator) * mask).to(device)
+        row = time_density(spikes, weight, args.repeats, device)
         print(f"{density:>12.0%} {row[0]:>10.1f} {row[1]:>10.1f} {row[2]:>10.1f} {row[3]:>10.1f}")
         if row[3] < row[2]:
             crossover = density

@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from deep_r_checks import assert_step_invariants
+from tiny_networks import tiny_network
 
 from snnexp.cli import main
 from snnexp.data.encoding import (
-    SpikeEncoder,
     interpolated_latency_spike_train,
     latency_spike_train,
 )
@@ -25,7 +26,6 @@ from snnexp.neurons.first_spike import DEFAULT_NEURON, first_spike_et
 from snnexp.neurons.first_spike_dt import DEFAULT_DT_NEURON, first_spike_dt
 from snnexp.neurons.stepped import SteppedParams, simulate_layer
 from snnexp.rewiring import DeepR, RewiringParams
-from snnexp.spiking import SpikingLayer, SpikingNeurons, TimeSteppedNetwork
 
 pytestmark = pytest.mark.skipif(
     not torch.cuda.is_available(),
@@ -101,20 +101,7 @@ def test_spikes_on_step_boundaries_fall_into_the_cpu_steps():
 
 
 def test_time_stepped_network_gives_the_cpu_scores_and_gradients():
-    torch.manual_seed(3)
-    layers = [
-        SpikingLayer(
-            5,
-            SpikingNeurons(16, "synaptic", dt=0.1, tau_mem=1.0, tau_syn=0.5, dtype=torch.float64),
-            recurrent=True,
-            delay=1,
-            bias_times=[0.3],
-        ),
-        SpikingLayer(16, SpikingNeurons(3, "leaky", dt=0.1, tau_mem=1.0, dtype=torch.float64)),
-    ]
-    for layer in layers:
-        layer.reset_parameters("normal", 0.8, 1.0)
-    cpu_net = TimeSteppedNetwork(layers, SpikeEncoder("latency", dt=0.1), 40, chunk_steps=9)
+    cpu_net = tiny_network(40, 9, hidden=16, seed=3)
     gpu_net = copy.deepcopy(cpu_net).to(GPU)
     times = 0.15 + 1.85 * torch.rand(32, 5, dtype=torch.float64)
     grads = []
@@ -147,12 +134,7 @@ def test_deep_r_on_the_gpu_keeps_its_invariants_and_rewires_as_on_the_cpu():
                 weight.grad = draw.to(device)
             rewired += deep_r.step()
             assert deep_r.active_count() == sum(deep_r.budgets())
-            for weight, sign, first, active in zip(
-                weights, deep_r.signs, signs, deep_r.active, strict=True
-            ):
-                assert torch.equal(sign, first)
-                assert torch.all(weight[~active] == 0)
-                assert torch.all(sign[active] * weight[active] > 0)
+            assert_step_invariants(weights, deep_r, signs)
         assert rewired > 0
         runs.append(([m.cpu() for m in deep_r.active], [w.detach().cpu() for w in weights]))
     (cpu_masks, cpu_weights), (gpu_masks, gpu_weights) = runs

@@ -28,13 +28,8 @@ def test_lambertw_solves_defining_equation():
     assert torch.isnan(lambertw0(torch.tensor([-0.5], dtype=torch.float64))).all()
     w32 = lambertw0(torch.linspace(-1 / math.e, 3.0, 1001, dtype=torch.float32))
     assert w32.dtype == torch.float32
-    np.testing.assert_allclose(
-        w32.numpy(),
-        w[:0].numpy()
-        if False
-        else lambertw0(torch.linspace(-1 / math.e, 3.0, 1001, dtype=torch.float64)).numpy(),
-        atol=2e-3,
-    )
+    w64 = lambertw0(torch.linspace(-1 / math.e, 3.0, 1001, dtype=torch.float64))
+    np.testing.assert_allclose(w32.numpy(), w64.numpy(), atol=2e-3)
 
 
 def _with_bias(times: torch.Tensor, bias_time: float = 0.9) -> torch.Tensor:

@@ -9,6 +9,7 @@ import pytest
 import torch
 import yaml
 from click.testing import CliRunner
+from deep_r_checks import assert_step_invariants
 
 from snnexp.cli import main
 from snnexp.config import ConfigError, config_from_dict
@@ -59,12 +60,7 @@ def test_invariants_hold_over_many_random_steps(scope, signs):
         assert deep_r.active_count() == total
         if scope == "per_layer":
             assert [int(mask.sum()) for mask in deep_r.active] == budgets
-        for weight, sign, first, active in zip(
-            weights, deep_r.signs, signs_at_init, deep_r.active, strict=True
-        ):
-            assert torch.equal(sign, first)
-            assert torch.all(weight[~active] == 0)
-            assert torch.all(sign[active] * weight[active] > 0)
+        assert_step_invariants(weights, deep_r, signs_at_init)
     assert rewired > 0
     if signs == "dale":
         for sign in deep_r.signs:

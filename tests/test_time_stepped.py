@@ -8,6 +8,7 @@ import sys
 
 import pytest
 import torch
+from tiny_networks import tiny_network
 from torch import nn
 
 from snnexp.data.encoding import (
@@ -20,7 +21,7 @@ from snnexp.data.encoding import (
 from snnexp.losses import ReadoutLoss, predict_unique_max, rate_penalty
 from snnexp.neurons.surrogate import Surrogate, spike
 from snnexp.neurons.time_stepped import StepParams, initial_state, neuron_step
-from snnexp.spiking import Leaky, Readout, SpikingLayer, SpikingNeurons, TimeSteppedNetwork
+from snnexp.spiking import Leaky, Readout, SpikingLayer, SpikingNeurons
 
 NO_SURROGATE = Surrogate()
 
@@ -165,24 +166,6 @@ def test_delay_shifts_the_input_by_whole_steps():
     second, _, _ = layer.run(inputs[4:], state)
     spikes = torch.cat([first, second]).flatten().tolist()
     assert spikes == [0, 0, 0, 0, 0, 1, 0, 0, 0, 0]
-
-
-def tiny_network(steps: int, chunk_steps: int, recurrent: bool = True) -> TimeSteppedNetwork:
-    torch.manual_seed(2)
-    layers = [
-        SpikingLayer(
-            5,
-            SpikingNeurons(8, "synaptic", dt=0.1, tau_mem=1.0, tau_syn=0.5, dtype=torch.float64),
-            recurrent=recurrent,
-            delay=1,
-            bias_times=[0.3],
-        ),
-        SpikingLayer(8, SpikingNeurons(3, "leaky", dt=0.1, tau_mem=1.0, dtype=torch.float64)),
-    ]
-    for layer in layers:
-        layer.reset_parameters("normal", 0.8, 1.0)
-    encoder = SpikeEncoder("latency", dt=0.1)
-    return TimeSteppedNetwork(layers, encoder, steps, chunk_steps=chunk_steps)
 
 
 def test_chunked_simulation_equals_one_chunk():

@@ -12,11 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
+from cli_runs import invoke, train_run
 from deep_r_checks import assert_step_invariants
 from tiny_networks import tiny_network
 
-from snnexp.cli import main
 from snnexp.data.encoding import (
     interpolated_latency_spike_train,
     latency_spike_train,
@@ -163,21 +162,9 @@ def test_pretrained_networks_classify_as_on_the_cpu(name, tolerance):
 
 
 def test_a_run_trained_on_the_gpu_is_evaluated_on_the_cpu(tmp_path):
-    config = tmp_path / "tiny.yaml"
-    config.write_text(
-        "name: tiny\n"
-        "dataset: {name: yin_yang, train_size: 300, val_size: 100, test_size: 100}\n"
-        "model: {layer_sizes: [20, 3]}\n"
-        "training: {epochs: 3, batch_size: 50, batch_size_eval: 100, savepoints: []}\n"
-    )
-    runner = CliRunner()
-    results = tmp_path / "results"
-    result = runner.invoke(
-        main, ["train", str(config), "--results-dir", str(results), "--device", "cuda", "--quiet"]
-    )
-    assert result.exit_code == 0, result.output
-    (run_dir,) = results.iterdir()
+    overrides = {"training": {"epochs": 3, "savepoints": []}}
+    run_dir = train_run(tmp_path, overrides, options=("--device", "cuda"))
     saved = np.load(run_dir / "epoch_3" / "outputs_test.npz")
-    result = runner.invoke(main, ["inference", str(run_dir), "--device", "cpu"])
+    result = invoke("inference", run_dir, "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert f"accuracy {100 * float(saved['accuracy']):.2f} %" in result.output

@@ -50,6 +50,13 @@ DATASET_SHAPES: dict[str, tuple[int, int]] = {
     "sequential_mnist": (80, 10),
 }
 """(n_inputs, n_classes) of every dataset snnexp knows."""
+IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {
+    "mnist": (1, 28, 28),
+    "16x16_mnist": (1, 16, 16),
+    "fashion_mnist": (1, 28, 28),
+    "16x16_fashion_mnist": (1, 16, 16),
+}
+"""(channels, height, width) of the image datasets, the input shape of conv blocks."""
 
 RULES = ("first_spike_et", "first_spike_dt", "bptt", "deep_r")
 FIRST_SPIKE_TAU_RATIOS = {"first_spike_et": 1.0, "first_spike_dt": 2.0}
@@ -64,7 +71,7 @@ TIME_STEPPED_LOSSES = ("cross_entropy", "mse_count")
 LOSS_TYPES = (*FIRST_SPIKE_LOSSES, *TIME_STEPPED_LOSSES)
 NEURON_TYPES = ("synaptic", "leaky", "alif", "alpha", "lapicque")
 RESETS = ("subtract", "zero")
-ENCODINGS = ("latency", "rate", "threshold_crossing")
+ENCODINGS = ("latency", "rate", "threshold_crossing", "direct")
 OUTPUT_LAYERS = ("spiking", "membrane")
 READOUTS = ("spike_count", "max_membrane", "mean_membrane", "first_spike")
 WEIGHT_INITS = ("normal", "uniform_fan_in")
@@ -152,6 +159,10 @@ class ModelConfig:
     mean_membrane or first_spike over the last ``readout_steps`` steps (null: all).
     ``weight_init`` normal draws N(weight_mean, weight_std^2); uniform_fan_in draws
     U(-1/sqrt(n_in), 1/sqrt(n_in)) as torch.nn.Linear does.
+
+    ``blocks`` (BPTT) describes the network as a graph of blocks instead (conv, pooling,
+    neurons, delays, cycles; see :mod:`snnexp.graph.spec`); then ``layer_sizes`` and the
+    per-layer keys are not used, and ``n_inputs`` is set from the dataset.
     """
 
     neuron: NeuronConfig = field(default_factory=NeuronConfig)
@@ -171,6 +182,7 @@ class ModelConfig:
     output: str = "spiking"
     readout: str = "spike_count"
     readout_steps: int | None = None
+    blocks: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -588,6 +600,8 @@ _NOUNS: dict[Any, tuple[str, str]] = {
     bool: ("true or false", "true/false values"),
     str: ("a string", "strings"),
     type(None): ("null", "nulls"),
+    dict: ("a mapping", "mappings"),
+    list: ("a list", "lists"),
 }
 _IGNORED_TOP_KEYS = ("snnexp_version",)
 # Keys whose input may take a shorter form than the stored type; _normalize expands it.
@@ -596,6 +610,7 @@ _INPUT_HINTS: dict[str, Any] = {
     "training.weight_bumping.max_missing": list[float] | float,
     "learning.lr_scheduler.type": str | None,
     "model.recurrent": list[bool] | bool,
+    "model.blocks": list,
 }
 
 
@@ -624,6 +639,8 @@ def _convert(hint: Any, value: Any) -> Any:
         return _convert_list(hint, value)
     if hint is float:
         return _to_float(value)
+    if hint is dict and isinstance(value, Mapping):
+        return dict(value)
     if isinstance(value, hint) and not (hint is int and isinstance(value, bool)):
         return value
     raise _Mismatch(_describe(hint), value)
@@ -752,6 +769,11 @@ def _normalize(cfg: ExperimentConfig) -> None:
     scheduler = cfg.learning.lr_scheduler
     if scheduler.type is None or scheduler.type.lower() == "none":
         scheduler.type = "none"
+    if cfg.model.blocks and cfg.dataset.name in DATASET_SHAPES:
+        n_inputs = DATASET_SHAPES[cfg.dataset.name][0]
+        if cfg.dataset.name == SEQUENTIAL_DATASET:
+            n_inputs = 2 * cfg.dataset.encoding.thresholds
+        cfg.model.n_inputs = n_inputs
 
 
 # --------------------------------------------------------------------------------------------
@@ -905,6 +927,7 @@ def _validate(cfg: ExperimentConfig, problems: _Problems) -> None:
     _check_dataset_shape(cfg, problems)
     _check_tau_ratio(cfg, problems)
     _check_rule_fit(cfg, problems)
+    _check_blocks(cfg, problems)
 
 
 def _check_name(cfg: ExperimentConfig, problems: _Problems) -> None:
@@ -975,8 +998,8 @@ def _check_scheduler(cfg: ExperimentConfig, problems: _Problems) -> None:
 
 
 def _check_layer_lengths(cfg: ExperimentConfig, problems: _Problems) -> None:
-    """Per-layer lists have one entry per layer."""
-    if not problems.usable("model.layer_sizes"):
+    """Per-layer lists have one entry per layer (of a stack, not a graph of blocks)."""
+    if not problems.usable("model.layer_sizes") or cfg.model.blocks:
         return
     n_layers = len(cfg.model.layer_sizes)
     sizes_name = problems.name("model.layer_sizes")
@@ -998,7 +1021,7 @@ def _check_layer_lengths(cfg: ExperimentConfig, problems: _Problems) -> None:
 def _check_dataset_shape(cfg: ExperimentConfig, problems: _Problems) -> None:
     """The input count and the label layer match the dataset."""
     dataset = cfg.dataset.name
-    if not problems.usable("dataset.name") or dataset not in DATASET_SHAPES:
+    if not problems.usable("dataset.name") or dataset not in DATASET_SHAPES or cfg.model.blocks:
         return
     n_inputs, n_classes = DATASET_SHAPES[dataset]
     if dataset == SEQUENTIAL_DATASET and problems.usable("dataset.encoding.thresholds"):
@@ -1353,14 +1376,20 @@ def _check_time_stepped(cfg: ExperimentConfig, problems: _Problems) -> None:
             f"splits latency spikes between steps; the {encoding!r} encoding has no spike times "
             "to split: set it to false or use dataset.encoding.type: latency",
         )
-    if problems.usable("model.bias_times") and any(model.bias_times) and encoding != "latency":
+    graph = bool(model.blocks)
+    if (
+        problems.usable("model.bias_times")
+        and any(model.bias_times)
+        and encoding != "latency"
+        and not graph
+    ):
         problems.add(
             "model.bias_times",
             f"bias spikes go with latency-coded inputs, not {encoding!r} ones; set "
             "model.bias_times: []",
         )
     if problems.usable("model.output", "model.readout") and model.output == "membrane":
-        if model.readout in ("spike_count", "first_spike"):
+        if model.readout in ("spike_count", "first_spike") and not graph:
             problems.add(
                 "model.readout",
                 f"{model.readout!r} needs a spiking label layer (model.output: spiking); a "
@@ -1389,8 +1418,10 @@ def _check_time_stepped(cfg: ExperimentConfig, problems: _Problems) -> None:
 def _check_adaptive(cfg: ExperimentConfig, problems: _Problems) -> None:
     """adaptive_neurons: empty, or one count per layer within the layer's size."""
     model = cfg.model
-    if not model.adaptive_neurons or not problems.usable(
-        "model.adaptive_neurons", "model.layer_sizes"
+    if (
+        not model.adaptive_neurons
+        or model.blocks
+        or not problems.usable("model.adaptive_neurons", "model.layer_sizes")
     ):
         return
     if len(model.adaptive_neurons) != len(model.layer_sizes):
@@ -1422,4 +1453,38 @@ def _check_sequence(cfg: ExperimentConfig, problems: _Problems, steps: int) -> N
             "model.sim_time",
             f"gives {steps} steps but sequential MNIST presents {SEQUENCE_LENGTH} pixels, one per "
             f"step; set model.sim_time >= {SEQUENCE_LENGTH} x model.dt (plus the read-out steps)",
+        )
+
+
+def _check_blocks(cfg: ExperimentConfig, problems: _Problems) -> None:
+    """A graph of blocks: trained by BPTT, a valid graph for the dataset, a read-out that fits
+    its label layer."""
+    model = cfg.model
+    if not model.blocks or not problems.usable("model.blocks", "dataset", "model.neuron"):
+        return
+    rule = cfg.learning.rule
+    if problems.usable("learning.rule") and rule != "bptt":
+        problems.add(
+            "model.blocks",
+            f"graphs of blocks are trained with learning.rule 'bptt', not {rule!r} (first-spike "
+            "rules and DEEP R take a stack: model.layer_sizes)",
+        )
+        return
+    if cfg.dataset.name not in DATASET_SHAPES:
+        return
+    from snnexp.graph.build import graph_spec
+    from snnexp.graph.spec import GraphError
+
+    try:
+        graph = graph_spec(cfg)
+    except GraphError as err:
+        for message in err.problems:
+            problems.note(message)
+        return
+    spiking = graph.blocks[graph.output].params["spiking"]
+    if not spiking and model.readout in ("spike_count", "first_spike"):
+        problems.add(
+            "model.readout",
+            f"{model.readout!r} needs a spiking label layer; the last block has spiking: false, "
+            "which is read as max_membrane or mean_membrane",
         )

@@ -10,15 +10,16 @@ import torch
 
 from snnexp.config import TIME_STEPPED_RULES, ExperimentConfig, n_steps
 from snnexp.data.encoding import SpikeEncoder
+from snnexp.dtypes import DTYPES
 from snnexp.errors import SnnexpError
+from snnexp.graph.build import build_graph_network
+from snnexp.graph.network import GraphNetwork
 from snnexp.layers import FIRST_SPIKE_FUNCTIONS, FirstSpikeLayer, FirstSpikeNetwork
 from snnexp.losses import ReadoutLoss, SpikeTimeLoss
 from snnexp.neurons.first_spike import NeuronParams
 from snnexp.neurons.surrogate import Surrogate
 from snnexp.rewiring import DeepR, RewiringParams, rewired_weights_and_bias_rows
 from snnexp.spiking import SpikingLayer, SpikingNeurons, TimeSteppedNetwork
-
-DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -51,14 +52,17 @@ def is_time_stepped(cfg: ExperimentConfig) -> bool:
 
 def build_network(
     cfg: ExperimentConfig, generator: torch.Generator | None = None, training: bool = True
-) -> FirstSpikeNetwork | TimeSteppedNetwork:
+) -> FirstSpikeNetwork | TimeSteppedNetwork | GraphNetwork:
     """The network of ``cfg.model``: first-spike layers (weights from N(mean_k, std_k^2)) for
-    the first-spike rules, a :class:`TimeSteppedNetwork` for BPTT.
+    the first-spike rules, a :class:`TimeSteppedNetwork` for BPTT, a :class:`GraphNetwork`
+    where ``model.blocks`` is given.
 
     ``training=False`` builds it for evaluation only, where ``model.simulator: stepped`` is
     allowed for first-spike networks (see :mod:`snnexp.stepped_network`).
     """
     rule = cfg.learning.rule
+    if cfg.model.blocks:
+        return build_graph_network(cfg, n_steps(cfg.model), generator)
     if is_time_stepped(cfg):
         return build_time_stepped_network(cfg, generator)
     if rule not in FIRST_SPIKE_FUNCTIONS:

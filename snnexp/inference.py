@@ -14,7 +14,7 @@ from snnexp.errors import ResultsError
 from snnexp.experiment import DTYPES, build_loss, build_network, resolve_device
 from snnexp.layers import FirstSpikeNetwork
 from snnexp.results import CONFIG_FILE, load_checkpoint, resolve_savepoint
-from snnexp.spiking import TimeSteppedNetwork
+from snnexp.spiking import SteppedReadoutNetwork
 from snnexp.stepped_network import SteppedNetwork
 from snnexp.train import EvalResult, Loss, evaluate
 
@@ -24,7 +24,7 @@ class SavedNetwork:
     """A network restored from a savepoint, with the config and loss of its run."""
 
     cfg: ExperimentConfig
-    model: FirstSpikeNetwork | TimeSteppedNetwork
+    model: FirstSpikeNetwork | SteppedReadoutNetwork
     loss_fn: Loss
     epoch: int
     run_dir: Path

@@ -343,7 +343,36 @@ class Readout:
         return self.total
 
 
-class TimeSteppedNetwork(nn.Module):
+class SteppedReadoutNetwork(nn.Module):
+    """A network simulated step by step from input spike times to a read-out per class (a
+    stack of layers, :class:`TimeSteppedNetwork`, or a graph of blocks,
+    :class:`snnexp.graph.GraphNetwork`). Subclasses define ``simulate``; ``generator`` feeds
+    random encoders during training (None: a fixed seed)."""
+
+    generator: torch.Generator | None
+
+    def simulate(
+        self, input_times: torch.Tensor, record: bool = False
+    ) -> tuple[torch.Tensor, list[torch.Tensor], dict[str, list[torch.Tensor]]]:
+        """Scores, hidden spike counts and (``record``) traces, chunk by chunk."""
+        raise NotImplementedError
+
+    def forward(self, input_times: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Input spike times ``(batch, n_values)`` -> (scores, [hidden spike counts, ...])."""
+        scores, hidden, _ = self.simulate(input_times)
+        return scores, hidden
+
+    @torch.no_grad()
+    def record(self, input_times: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every step of a few samples (for rasters and membrane traces):
+        ``(steps, batch, n)`` tensors keyed as in ``simulate``, plus ``scores``."""
+        scores, _, traces = self.simulate(input_times, record=True)
+        recorded = {name: torch.cat(parts) for name, parts in traces.items()}
+        recorded["scores"] = scores
+        return recorded
+
+
+class TimeSteppedNetwork(SteppedReadoutNetwork):
     """A stack of :class:`SpikingLayer` simulated for ``steps`` steps from input spike times.
 
     ``forward`` returns the read-out scores ``(batch, classes)`` and the spike counts
@@ -404,17 +433,3 @@ class TimeSteppedNetwork(nn.Module):
                         traces.setdefault(f"{name}_{k}", []).append(values)
             readout.add(x, first)
         return readout.scores(), counts, traces
-
-    def forward(self, input_times: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Input spike times ``(batch, n_values)`` -> (scores, [hidden spike counts, ...])."""
-        scores, hidden, _ = self.simulate(input_times)
-        return scores, hidden
-
-    @torch.no_grad()
-    def record(self, input_times: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Every step of a few samples (for rasters and membrane traces):
-        ``(steps, batch, n)`` tensors keyed as in :meth:`simulate`, plus ``scores``."""
-        scores, _, traces = self.simulate(input_times, record=True)
-        recorded = {name: torch.cat(parts) for name, parts in traces.items()}
-        recorded["scores"] = scores
-        return recorded

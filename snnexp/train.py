@@ -47,7 +47,7 @@ from snnexp.results import (
     write_history,
 )
 from snnexp.rewiring import rewired_weights
-from snnexp.spiking import TimeSteppedNetwork
+from snnexp.spiking import SteppedReadoutNetwork
 
 logger = logging.getLogger(__name__)
 
@@ -64,12 +64,13 @@ TRACE_SAMPLES = 4
 
 @dataclass
 class EvalResult:
-    """Outputs of a network on a whole split (tensors on the CPU)."""
+    """Outputs of a network on a whole split (tensors on the CPU). ``hidden`` holds None for a
+    layer with more than MAX_SAVED_HIDDEN_VALUES values over the split (not kept, not saved)."""
 
     loss: float
     accuracy: float
     outputs: torch.Tensor
-    hidden: list[torch.Tensor]
+    hidden: list[torch.Tensor | None]
     predictions: torch.Tensor
     labels: torch.Tensor
 
@@ -83,14 +84,23 @@ def evaluate(
     ``outputs`` are the label spike times (first-spike networks) or the read-out scores
     (time-stepped networks), ``hidden`` the hidden layers' spike times or spike counts.
     """
-    outputs, hidden, losses = [], [], []
-    for start in range(0, len(split.labels), batch_size):
+    outputs, losses = [], []
+    hidden: list[list[torch.Tensor] | None] = []
+    n_samples = len(split.labels)
+    for start in range(0, n_samples, batch_size):
         times = split.input_times[start : start + batch_size]
         labels = split.labels[start : start + batch_size]
         out, hid = model(times)
         losses.append(loss_fn.per_sample(out, labels))
         outputs.append(out)
-        hidden.append(hid)
+        if not hidden:
+            hidden = [
+                [] if layer[0].numel() * n_samples <= MAX_SAVED_HIDDEN_VALUES else None
+                for layer in hid
+            ]
+        for kept, layer in zip(hidden, hid, strict=True):
+            if kept is not None:
+                kept.append(layer)
     label_outputs = torch.cat(outputs).cpu()
     predictions = loss_fn.predict(label_outputs)
     labels = split.labels.cpu()
@@ -98,7 +108,7 @@ def evaluate(
         loss=torch.cat(losses).mean().item(),
         accuracy=(predictions == labels).double().mean().item(),
         outputs=label_outputs,
-        hidden=[torch.cat(layer).cpu() for layer in zip(*hidden, strict=True)],
+        hidden=[None if layer is None else torch.cat(layer).cpu() for layer in hidden],
         predictions=predictions,
         labels=labels,
     )
@@ -223,7 +233,7 @@ class Trainer:
         losses, correct, bumps, rewirings = [], 0, 0, 0
         self._evaluated.clear()
         self.model.train()
-        if isinstance(self.model, TimeSteppedNetwork):
+        if isinstance(self.model, SteppedReadoutNetwork):
             self.model.generator = self.generator
         for batch, start in enumerate(range(0, len(order), cfg.batch_size)):
             index = order[start : start + cfg.batch_size]
@@ -254,7 +264,7 @@ class Trainer:
                     100.0 * correct / seen,
                     seen,
                 )
-        if isinstance(self.model, TimeSteppedNetwork):
+        if isinstance(self.model, SteppedReadoutNetwork):
             self.model.generator = None
         if self.scheduler is not None:
             with warnings.catch_warnings():
@@ -372,13 +382,13 @@ class Trainer:
                 "accuracy": result.accuracy,
             }
             for k, hidden in enumerate(result.hidden):
-                if hidden.numel() <= MAX_SAVED_HIDDEN_VALUES:
+                if hidden is not None:
                     arrays[f"{self.loss_fn.hidden_key}_{k}"] = hidden.double().numpy()
             if split.samples is not None:
                 arrays["samples"] = split.samples
             elif name == TRACE_SPLIT:
                 arrays |= self._example_images(split)
-            if name == TRACE_SPLIT and isinstance(self.model, TimeSteppedNetwork):
+            if name == TRACE_SPLIT and isinstance(self.model, SteppedReadoutNetwork):
                 arrays |= self._traces(split)
             outputs[name] = arrays
         return outputs
@@ -396,7 +406,7 @@ class Trainer:
 
     def _traces(self, split: EncodedSplit) -> dict[str, np.ndarray]:
         """Every step of the first few samples of ``split`` (rasters and membrane traces)."""
-        assert isinstance(self.model, TimeSteppedNetwork)
+        assert isinstance(self.model, SteppedReadoutNetwork)
         recorded = self.model.record(split.input_times[:TRACE_SAMPLES])
         traces = {f"trace_{key}": value.float().cpu().numpy() for key, value in recorded.items()}
         traces["trace_labels"] = split.labels[:TRACE_SAMPLES].cpu().numpy()

@@ -119,7 +119,8 @@ def threshold_crossing_spike_train(
 class SpikeEncoder:
     """Turns latency-coded input times ``(batch, n)`` into spike trains, chunk by chunk.
 
-    ``type`` is ``latency``, ``rate`` or ``threshold_crossing`` (see the functions above);
+    ``type`` is ``latency``, ``rate``, ``threshold_crossing`` (see the functions above) or
+    ``direct`` (no spikes: the :func:`intensity` as input current in every step);
     ``dt`` is the step of the simulation, ``t_early`` / ``t_late`` those of the latency code;
     ``interpolate`` splits latency spikes between the two steps around their time
     (:func:`interpolated_latency_spike_train`).
@@ -158,6 +159,9 @@ class SpikeEncoder:
             return threshold_crossing_spike_train(
                 times, self.t_early, self.t_late, self.thresholds, start, length
             )
+        if self.type == "direct":
+            value = intensity(times, self.t_early, self.t_late)
+            return value.unsqueeze(0).expand(length, *value.shape)
         raise ValueError(
-            f"unknown encoding {self.type!r}; available: latency, rate, threshold_crossing"
+            f"unknown encoding {self.type!r}; available: latency, rate, threshold_crossing, direct"
         )

@@ -1,0 +1,151 @@
+"""Time one BPTT training step of the convolutional MNIST network of snnTorch's tutorial 6.
+
+    python benchmarks/conv_step.py [--batch 128] [--steps 25] [--repeats 10] [--device auto]
+
+The network is 12C5-MP2-64C5-MP2-FC10 with leaky neurons (decay 0.5 per step, subtractive
+reset, fast-sigmoid surrogate of slope 25) after each pooling and the dense layer, the image
+as input current in every step (``direct`` encoding), cross-entropy on the output spike counts.
+snnexp builds it from ``model.blocks`` (a graph of blocks). When snnTorch is installed
+(``pip install '.[bench]'``), the identical network (``nn.Sequential`` with
+``snn.Leaky(init_hidden=True)``, one call per step as in the tutorial) is timed in the same run
+and the ratio printed (> 1: snnexp is faster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import resource
+from collections.abc import Callable
+
+import torch
+from timing import seconds_per_call
+from torch import nn
+
+from snnexp.config import config_from_dict
+from snnexp.experiment import build_network, resolve_device
+from snnexp.graph import GraphNetwork
+
+BETA = 0.5
+SLOPE = 25.0
+BLOCKS = [
+    {"type": "conv2d", "channels": 12, "kernel": 5},
+    {"type": "max_pool2d", "kernel": 2},
+    {"type": "neurons"},
+    {"type": "conv2d", "channels": 64, "kernel": 5},
+    {"type": "max_pool2d", "kernel": 2},
+    {"type": "neurons"},
+    {"type": "flatten"},
+    {"type": "linear", "features": 10},
+    {"type": "neurons"},
+]
+
+
+def snnexp_network(steps: int) -> GraphNetwork:
+    """The tutorial's network as a snnexp graph, through the config like a user's."""
+    cfg = config_from_dict(
+        {
+            "dataset": {"name": "mnist", "encoding": {"type": "direct", "t_early": 0.0}},
+            "model": {
+                "neuron": {"type": "leaky", "tau_mem": -1.0 / math.log(BETA)},
+                "dtype": "float32",
+                "dt": 1.0,
+                "sim_time": float(steps),
+                "readout": "spike_count",
+                "blocks": BLOCKS,
+            },
+            "learning": {
+                "rule": "bptt",
+                "loss": {"type": "cross_entropy"},
+                "surrogate": {"type": "fast_sigmoid", "slope": SLOPE},
+            },
+        }
+    )
+    network = build_network(cfg, torch.Generator().manual_seed(0))
+    assert isinstance(network, GraphNetwork)
+    return network
+
+
+def snntorch_step(
+    steps: int, device: torch.device
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None:
+    """A training step of the tutorial's snnTorch network on ``device`` (None: no snnTorch)."""
+    try:
+        import snntorch as snn
+        from snntorch import surrogate, utils
+    except ImportError:
+        return None
+    grad = surrogate.fast_sigmoid(slope=SLOPE)
+    net = nn.Sequential(
+        nn.Conv2d(1, 12, 5),
+        nn.MaxPool2d(2),
+        snn.Leaky(beta=BETA, spike_grad=grad, init_hidden=True),
+        nn.Conv2d(12, 64, 5),
+        nn.MaxPool2d(2),
+        snn.Leaky(beta=BETA, spike_grad=grad, init_hidden=True),
+        nn.Flatten(),
+        nn.Linear(64 * 4 * 4, 10),
+        snn.Leaky(beta=BETA, spike_grad=grad, init_hidden=True, output=True),
+    ).to(device)
+    optimizer = torch.optim.Adam(net.parameters(), lr=2e-3)
+
+    def step(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        utils.reset(net)
+        counts = 0
+        for _ in range(steps):
+            spikes, _ = net(images)
+            counts = counts + spikes
+        loss = nn.functional.cross_entropy(counts, labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return step
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=25)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    generator = torch.Generator().manual_seed(0)
+    pixels = torch.rand((args.batch, 784), generator=generator)
+    times = (2.0 * (1.0 - pixels)).to(device)
+    labels = torch.randint(0, 10, (args.batch,), generator=generator).to(device)
+    model = snnexp_network(args.steps).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+
+    def ours() -> None:
+        scores, _ = model(times)
+        loss = nn.functional.cross_entropy(scores, labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    seconds = seconds_per_call(ours, args.repeats, device)
+    peak = (
+        torch.cuda.max_memory_allocated() / 2**20
+        if device.type == "cuda"
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    )
+    print(f"device {device}, torch threads {torch.get_num_threads()}")
+    print(
+        f"snnexp:   {seconds * 1e3:8.1f} ms/step  {args.batch / seconds:9.0f} samples/s  "
+        f"peak memory {peak:.0f} MiB ({'CUDA allocated' if device.type == 'cuda' else 'RSS'})"
+    )
+    other = snntorch_step(args.steps, device)
+    if other is None:
+        print("snnTorch not installed (pip install '.[bench]') - no comparison")
+        return
+    images = pixels.reshape(-1, 1, 28, 28).to(device)
+    theirs = seconds_per_call(lambda: other(images, labels), args.repeats, device)
+    print(f"snnTorch: {theirs * 1e3:8.1f} ms/step  {args.batch / theirs:9.0f} samples/s")
+    print(f"speed-up of snnexp over snnTorch: {theirs / seconds:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,443 @@
+"""The blocks of a network graph: what each computes, its parameters and its output shape.
+
+A block maps the sum of its inputs, a sequence ``(steps, batch, *shape)``, to its output
+sequence. Stateless blocks (``linear``, ``conv2d``, the pools, ``flatten``, ``dropout``,
+``sum``, ``delay``) act on every step alike, so a whole chunk of steps is one call (the steps
+are folded into the batch); a ``neurons`` block carries its neuron state from step to step.
+
+Every block type is one :class:`BlockType` in :data:`BLOCK_TYPES`: its parameters with their
+defaults (checked by :mod:`snnexp.graph.spec`), its output shape, and the module that runs it.
+A new block type is one subclass of :class:`Block` and one entry there.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from snnexp.data.encoding import latency_spike_train
+from snnexp.neurons.surrogate import Surrogate
+from snnexp.neurons.time_stepped import (
+    NeuronState,
+    StepParams,
+    integrator_step,
+    neuron_step,
+    threshold_of,
+)
+from snnexp.spiking import SpikingNeurons
+
+Shape = tuple[int, ...]
+Trace = dict[str, torch.Tensor]
+REQUIRED = object()
+"""Default of a parameter the config must give."""
+
+
+class Block(nn.Module):
+    """A stateless block: ``apply`` maps ``(n, *in_shape)`` to ``(n, *out_shape)`` for any n.
+
+    ``stateful`` blocks carry a state from step to step; ``timed`` ones add something that
+    depends on the step itself (bias spikes). Neither kind maps an input that is the same in
+    every step to an output that is.
+    """
+
+    stateful = False
+    timed = False
+
+    def apply(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def initial_state(self, batch: int, device: torch.device, dtype: torch.dtype) -> Any:
+        """No state."""
+        return None
+
+    def at_step(self, x: torch.Tensor, step: int) -> torch.Tensor:
+        """The output of step ``step`` for that step's input ``(batch, *shape)``."""
+        return self.apply(x)
+
+    def run(
+        self, x: torch.Tensor, state: Any, first_step: int, record: bool = False
+    ) -> tuple[torch.Tensor, Any, Trace]:
+        """A chunk ``(steps, batch, *shape)`` starting at step ``first_step`` -> the output
+        chunk, the state after it and, with ``record``, traces of internal variables; here the
+        steps are folded into the batch for one call of :meth:`apply`."""
+        steps, batch = x.shape[:2]
+        y = self.apply(x.reshape(steps * batch, *x.shape[2:]))
+        return y.reshape(steps, batch, *y.shape[1:]), state, {}
+
+
+class Identity(Block):
+    """``sum`` (the sum of the inputs, e.g. a residual join) and ``delay`` (the input k steps
+    later: the delay itself is on the edge into the block)."""
+
+    def apply(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def run(
+        self, x: torch.Tensor, state: Any, first_step: int, record: bool = False
+    ) -> tuple[torch.Tensor, Any, Trace]:
+        return x, state, {}
+
+
+class Linear(Block):
+    """Dense synapses: y_t = x_t W + b + s_t W_s, x the input flattened, W of shape (in, out) as
+    the other snnexp layers, b an optional constant bias current, s_t the bias spikes: one extra
+    input per entry of ``bias_times`` that spikes once, in step floor(t / dt). W, b and W_s are
+    drawn from U(-1/sqrt(in), 1/sqrt(in)) as in torch.nn.Linear (in: inputs and bias spikes)."""
+
+    def __init__(
+        self,
+        n_in: int,
+        features: int,
+        bias: bool,
+        dtype: torch.dtype,
+        bias_times: Sequence[float] = (),
+        dt: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(n_in, features, dtype=dtype))
+        self.bias = nn.Parameter(torch.zeros(features, dtype=dtype)) if bias else None
+        self.timed = bool(bias_times)
+        self.dt = dt
+        self.register_buffer("bias_times", torch.tensor(list(bias_times), dtype=dtype))
+        self.bias_weight = (
+            nn.Parameter(torch.zeros(len(bias_times), features, dtype=dtype))
+            if bias_times
+            else None
+        )
+
+    def reset_parameters(self, generator: torch.Generator | None) -> None:
+        bound = 1 / math.sqrt(self.weight.shape[0] + len(self.bias_times))
+        with torch.no_grad():
+            for parameter in (self.weight, self.bias, self.bias_weight):
+                if parameter is not None:
+                    parameter.uniform_(-bound, bound, generator=generator)
+
+    def apply(self, x: torch.Tensor) -> torch.Tensor:
+        y = x.flatten(1) @ self.weight
+        return y if self.bias is None else y + self.bias
+
+    def bias_current(self, first_step: int, steps: int) -> torch.Tensor:
+        """s_t W_s for steps ``first_step ..``: ``(steps, 1, features)``."""
+        spikes = latency_spike_train(self.bias_times.unsqueeze(0), self.dt, first_step, steps)
+        return spikes @ self.bias_weight
+
+    def at_step(self, x: torch.Tensor, step: int) -> torch.Tensor:
+        y = self.apply(x)
+        return y + self.bias_current(step, 1)[0] if self.timed else y
+
+    def run(
+        self, x: torch.Tensor, state: Any, first_step: int, record: bool = False
+    ) -> tuple[torch.Tensor, Any, Trace]:
+        y, state, trace = super().run(x, state, first_step, record)
+        if self.timed:
+            y = y + self.bias_current(first_step, len(x))
+        return y, state, trace
+
+
+class Conv2d(Block):
+    """2-d convolution (torch.nn.Conv2d's weight layout and initialisation)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        channels: int,
+        kernel: int,
+        stride: int,
+        padding: int,
+        groups: int,
+        bias: bool,
+        dtype: torch.dtype,
+    ) -> None:
+        super().__init__()
+        self.stride, self.padding, self.groups = stride, padding, groups
+        shape = (channels, in_channels // groups, kernel, kernel)
+        self.weight = nn.Parameter(torch.zeros(shape, dtype=dtype))
+        self.bias = nn.Parameter(torch.zeros(channels, dtype=dtype)) if bias else None
+
+    def reset_parameters(self, generator: torch.Generator | None) -> None:
+        bound = 1 / math.sqrt(self.weight[0].numel())
+        with torch.no_grad():
+            self.weight.uniform_(-bound, bound, generator=generator)
+            if self.bias is not None:
+                self.bias.uniform_(-bound, bound, generator=generator)
+
+    def apply(self, x: torch.Tensor) -> torch.Tensor:
+        """The convolution of ``(n, C, H, W)`` inputs, computed in the channels-last layout
+        (on CPUs faster for the many samples of a chunk of steps), returned in the usual one."""
+        x = x.contiguous(memory_format=torch.channels_last)
+        y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, 1, self.groups)
+        return y.contiguous()
+
+
+class Pool2d(Block):
+    """Average, maximum or sum over each kernel x kernel window."""
+
+    def __init__(self, kind: str, kernel: int, stride: int | None) -> None:
+        super().__init__()
+        self.kind, self.kernel, self.stride = kind, kernel, stride or kernel
+
+    def apply(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "max":
+            return F.max_pool2d(x, self.kernel, self.stride)
+        y = F.avg_pool2d(x, self.kernel, self.stride)
+        return y * (self.kernel * self.kernel) if self.kind == "sum" else y
+
+    def extra_repr(self) -> str:
+        return f"{self.kind}, kernel={self.kernel}, stride={self.stride}"
+
+
+class Flatten(Block):
+    """(C, H, W) -> (C H W,)."""
+
+    def apply(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)
+
+
+class Dropout(Block):
+    """Zeroes each value with probability p during training (a new draw for every step and
+    sample, from torch's global generator, which savepoints store), scaling the rest by
+    1 / (1 - p)."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def apply(self, x: torch.Tensor) -> torch.Tensor:
+        return F.dropout(x, self.p, self.training)
+
+
+class Neurons(Block):
+    """A population of time-stepped neurons over any feature shape (a feature map of a
+    convolution, or a vector), one of the models of :mod:`snnexp.neurons.time_stepped`.
+
+    ``recurrent`` adds all-to-all recurrent weights R (no self-connections) over the flattened
+    population: the current of step t gains z_{t-1} R. ``spiking: false`` makes the block a
+    non-spiking leaky integrator v_t = alpha v_{t-1} + x_t (a membrane read-out); its output is
+    v instead of z.
+    """
+
+    stateful = True
+
+    def __init__(self, shape: Shape, neurons: SpikingNeurons, recurrent: bool, spiking: bool):
+        super().__init__()
+        self.shape = shape
+        self.neurons = neurons
+        self.spiking = spiking
+        size = neurons.size
+        dtype = neurons.tau_mem.dtype
+        self.recurrent_weight = (
+            nn.Parameter(torch.zeros(size, size, dtype=dtype)) if recurrent else None
+        )
+
+    def reset_parameters(self, generator: torch.Generator | None) -> None:
+        if self.recurrent_weight is not None:
+            bound = 1 / math.sqrt(self.neurons.size)
+            with torch.no_grad():
+                self.recurrent_weight.uniform_(-bound, bound, generator=generator)
+                self.recurrent_weight.fill_diagonal_(0.0)
+
+    def initial_state(self, batch: int, device: torch.device, dtype: torch.dtype) -> NeuronState:
+        """Resting neurons."""
+        return self.neurons.initial_state(batch, device, dtype)
+
+    def step(
+        self, x: torch.Tensor, state: NeuronState, params: StepParams, record: bool = False
+    ) -> tuple[torch.Tensor, NeuronState, Trace]:
+        """One step: currents ``(batch, *shape)`` -> spikes (or membrane) of that shape, the new
+        state and, with ``record``, the membrane (and threshold) ``(batch, size)``."""
+        current = x.reshape(x.shape[0], -1)
+        if self.recurrent_weight is not None:
+            current = current + state.z @ self.recurrent_weight
+        if self.spiking:
+            state = neuron_step(current, state, params, self.neurons.surrogate)
+            out = state.z
+        else:
+            state = state._replace(v=integrator_step(current, state.v, params.mem_decay))
+            out = state.v
+        trace = {}
+        if record:
+            trace["membrane"] = state.v
+            if state.a is not None:
+                trace["threshold"] = threshold_of(state, params)
+        return out.reshape(x.shape), state, trace
+
+    def run(
+        self, x: torch.Tensor, state: NeuronState, first_step: int, record: bool = False
+    ) -> tuple[torch.Tensor, NeuronState, Trace]:
+        """Currents ``(steps, batch, *shape)`` -> outputs of the same shape, the state after the
+        last step and, with ``record``, the traces of :meth:`step` ``(steps, batch, size)``."""
+        params = self.neurons.step_params()
+        outputs, traces = [], []
+        for current in x:
+            out, state, trace = self.step(current, state, params, record)
+            outputs.append(out)
+            traces.append(trace)
+        stacked = {key: torch.stack([t[key] for t in traces]) for key in traces[0]}
+        return torch.stack(outputs), state, stacked
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What building a block needs besides its own parameters."""
+
+    in_shape: Shape
+    dtype: torch.dtype
+    dt: float
+    surrogate: Surrogate
+
+
+def _conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def _image(shape: Shape, block: str) -> Shape:
+    if len(shape) != 3:
+        raise ValueError(
+            f"{block} needs (channels, height, width) input, got {shape}; conv and pooling "
+            "blocks take image datasets (mnist, fashion_mnist, 16x16_*) before any flatten"
+        )
+    return shape
+
+
+def _conv_shape(shape: Shape, p: Mapping[str, Any]) -> Shape:
+    channels, height, width = _image(shape, "conv2d")
+    groups = p["groups"]
+    if channels % groups or p["channels"] % groups:
+        raise ValueError(
+            f"groups {groups} must divide the input channels ({channels}) and the output "
+            f"channels ({p['channels']})"
+        )
+    out = [_conv_out(n, p["kernel"], p["stride"], p["padding"]) for n in (height, width)]
+    if min(out) < 1:
+        raise ValueError(
+            f"a kernel of {p['kernel']} (padding {p['padding']}) does not fit the input of "
+            f"{height}x{width}"
+        )
+    return (p["channels"], *out)
+
+
+def _pool_shape(shape: Shape, p: Mapping[str, Any]) -> Shape:
+    channels, height, width = _image(shape, "a pooling block")
+    stride = p["stride"] or p["kernel"]
+    out = [_conv_out(n, p["kernel"], stride, 0) for n in (height, width)]
+    if min(out) < 1:
+        raise ValueError(f"a kernel of {p['kernel']} does not fit the input of {height}x{width}")
+    return (channels, *out)
+
+
+def _build_neurons(p: Mapping[str, Any], ctx: BuildContext) -> Neurons:
+    size = math.prod(ctx.in_shape)
+    neurons = SpikingNeurons(
+        size,
+        p["model"],
+        dt=ctx.dt,
+        tau_mem=p["tau_mem"],
+        tau_syn=p["tau_syn"],
+        tau_adapt=p["tau_adapt"],
+        adapt_strength=p["adapt_strength"],
+        threshold=p["threshold"],
+        reset=p["reset"],
+        refractory_steps=p["refractory_steps"],
+        resistance=p["resistance"],
+        capacitance=p["capacitance"],
+        learn_tau=p["learn_tau"],
+        per_neuron_tau=p["per_neuron_tau"],
+        surrogate=ctx.surrogate,
+        dtype=ctx.dtype,
+    )
+    return Neurons(ctx.in_shape, neurons, p["recurrent"], p["spiking"])
+
+
+NEURON_PARAMETERS = (
+    "model",
+    "tau_mem",
+    "tau_syn",
+    "tau_adapt",
+    "adapt_strength",
+    "threshold",
+    "reset",
+    "refractory_steps",
+    "resistance",
+    "capacitance",
+    "learn_tau",
+    "per_neuron_tau",
+)
+"""Parameters of a ``neurons`` block whose defaults come from ``model.neuron`` (``model`` is
+the neuron model, ``model.neuron.type`` there)."""
+
+
+@dataclass(frozen=True)
+class BlockType:
+    """One kind of block: its parameters (name -> default, :data:`REQUIRED` where the config
+    must give one), its output shape for an input shape, and how to build it."""
+
+    parameters: Mapping[str, Any]
+    shape: Callable[[Shape, Mapping[str, Any]], Shape]
+    build: Callable[[Mapping[str, Any], BuildContext], Block]
+    doc: str
+
+
+def _same(shape: Shape, _p: Mapping[str, Any]) -> Shape:
+    return shape
+
+
+BLOCK_TYPES: dict[str, BlockType] = {
+    "linear": BlockType(
+        {"features": REQUIRED, "bias": True, "bias_times": []},
+        lambda shape, p: (p["features"],),
+        lambda p, ctx: Linear(
+            math.prod(ctx.in_shape), p["features"], p["bias"], ctx.dtype, p["bias_times"], ctx.dt
+        ),
+        "dense synapses over the flattened input (bias_times: bias spikes)",
+    ),
+    "conv2d": BlockType(
+        {
+            "channels": REQUIRED,
+            "kernel": REQUIRED,
+            "stride": 1,
+            "padding": 0,
+            "groups": 1,
+            "bias": True,
+        },
+        _conv_shape,
+        lambda p, ctx: Conv2d(
+            ctx.in_shape[0],
+            p["channels"],
+            p["kernel"],
+            p["stride"],
+            p["padding"],
+            p["groups"],
+            p["bias"],
+            ctx.dtype,
+        ),
+        "2-d convolution",
+    ),
+    **{
+        f"{kind}_pool2d": BlockType(
+            {"kernel": REQUIRED, "stride": None},
+            _pool_shape,
+            lambda p, ctx, kind=kind: Pool2d(kind, p["kernel"], p["stride"]),
+            f"{kind} pooling (stride: the kernel by default)",
+        )
+        for kind in ("avg", "max", "sum")
+    },
+    "flatten": BlockType({}, lambda shape, p: (math.prod(shape),), lambda p, ctx: Flatten(), ""),
+    "dropout": BlockType({"p": 0.5}, _same, lambda p, ctx: Dropout(p["p"]), "dropout"),
+    "neurons": BlockType(
+        {**dict.fromkeys(NEURON_PARAMETERS, REQUIRED), "recurrent": False, "spiking": True},
+        _same,
+        _build_neurons,
+        "time-stepped neurons (defaults from model.neuron)",
+    ),
+    "delay": BlockType(
+        {"steps": 1}, _same, lambda p, ctx: Identity(), "its input, `steps` steps later"
+    ),
+    "sum": BlockType({}, _same, lambda p, ctx: Identity(), "the sum of its inputs"),
+}
+"""Every block type a config can name in ``model.blocks``."""

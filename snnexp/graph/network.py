@@ -1,0 +1,245 @@
+"""Run a graph of blocks over time: :class:`GraphNetwork`.
+
+Steps are simulated in chunks of ``chunk_steps`` (encode, then every component of the schedule
+of :mod:`snnexp.graph.spec`), so without gradients memory does not grow with the number of
+steps; the neuron states and the last outputs of every block read with a delay (as many steps as
+its longest delay) are carried from chunk to chunk.
+
+A component of one block outside any cycle runs the whole chunk in one call: a convolution or
+a dense block then sees ``steps x batch`` samples at once, and only neurons loop over the steps.
+The blocks of a cycle run one step at a time; their inputs from outside the cycle are still
+computed for the whole chunk beforehand. An input that is the same in every step (the
+``direct`` encoding of an image) stays a :class:`Constant` through the stateless blocks that
+follow it, so that a first convolution is computed once, not once per step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from snnexp.data.encoding import SpikeEncoder, intensity
+from snnexp.graph.blocks import Block, Neurons
+from snnexp.graph.spec import INPUT, Edge, GraphSpec
+from snnexp.spiking import CHUNK_STEPS, EVAL_SEED, Readout, SteppedReadoutNetwork
+
+
+@dataclass(frozen=True)
+class Constant:
+    """A sequence whose every step is ``value`` ``(batch, *shape)``."""
+
+    value: torch.Tensor
+
+    def expand(self, steps: int) -> torch.Tensor:
+        """The sequence as a ``(steps, batch, *shape)`` tensor (a view, no copy)."""
+        return self.value.unsqueeze(0).expand(steps, *self.value.shape)
+
+
+Sequence_ = torch.Tensor | Constant
+
+
+def _tensor(value: Sequence_, steps: int) -> torch.Tensor:
+    return value.expand(steps) if isinstance(value, Constant) else value
+
+
+def _total(parts: list[Sequence_], steps: int) -> Sequence_:
+    """The sum of a block's inputs (a Constant when all of them are)."""
+    if all(isinstance(part, Constant) for part in parts):
+        return Constant(sum(part.value for part in parts[1:]) + parts[0].value)  # type: ignore[union-attr]
+    total = _tensor(parts[0], steps)
+    for part in parts[1:]:
+        total = total + _tensor(part, steps)
+    return total
+
+
+class GraphNetwork(SteppedReadoutNetwork):
+    """A graph of blocks fed by a spike encoder, read out from its last block.
+
+    ``forward`` returns the read-out scores ``(batch, classes)`` and the spike counts
+    ``(batch, n)`` of every spiking neurons block except the label layer (n: its neurons,
+    flattened), as :class:`snnexp.spiking.TimeSteppedNetwork` does. ``generator`` feeds random
+    encoders during training; without one, a fixed seed is used.
+    """
+
+    def __init__(
+        self,
+        spec: GraphSpec,
+        blocks: Mapping[str, Block],
+        encoder: SpikeEncoder,
+        steps: int,
+        readout: str = "spike_count",
+        readout_steps: int | None = None,
+        xi: float = 1.0,
+        chunk_steps: int = CHUNK_STEPS,
+    ) -> None:
+        super().__init__()
+        self.spec = spec
+        self.blocks = nn.ModuleDict(dict(blocks))
+        self.encoder = encoder
+        self.steps = steps
+        self.readout = readout
+        self.readout_steps = readout_steps or steps
+        self.xi = xi
+        self.chunk_steps = chunk_steps
+        self.generator: torch.Generator | None = None
+        self.delays = spec.max_delays()
+        self.neuron_blocks = [n for n, b in self.blocks.items() if isinstance(b, Neurons)]
+        self.hidden_blocks = [
+            n for n in self.neuron_blocks if n != spec.output and self.blocks[n].spiking
+        ]
+
+    def encode(
+        self, input_times: torch.Tensor, first: int, length: int, generator: torch.Generator
+    ) -> Sequence_:
+        """Steps ``first ..`` of the input in the graph's input shape; ``direct``: a Constant
+        of the intensities the latency code stands for."""
+        batch = input_times.shape[0]
+        shape = self.spec.input_shape
+        if self.encoder.type == "direct":
+            value = intensity(input_times, self.encoder.t_early, self.encoder.t_late)
+            return Constant(value.reshape(batch, *shape))
+        spikes = self.encoder(input_times, first, length, generator)
+        return spikes.reshape(length, batch, *shape)
+
+    def simulate(
+        self, input_times: torch.Tensor, record: bool = False
+    ) -> tuple[torch.Tensor, list[torch.Tensor], dict[str, list[torch.Tensor]]]:
+        """Run all steps; returns scores, hidden spike counts and (``record``) full traces:
+        ``input``, and for the k-th neurons block (config order) ``spikes_k`` (or
+        ``output_k`` for a membrane read-out), ``membrane_k`` and ``threshold_k``, each
+        ``(steps, batch, neurons)``."""
+        batch, device, dtype = input_times.shape[0], input_times.device, input_times.dtype
+        generator = self.generator or torch.Generator().manual_seed(EVAL_SEED)
+        run = _Run(
+            states={n: b.initial_state(batch, device, dtype) for n, b in self.blocks.items()},
+            history={
+                source: torch.zeros(
+                    (delay, batch, *self._shape(source)), device=device, dtype=dtype
+                )
+                for source, delay in self.delays.items()
+            },
+            record=record,
+        )
+        counts = {n: 0.0 for n in self.hidden_blocks}
+        start = self.steps - self.readout_steps
+        readout = Readout(self.readout, start, self.steps, self.encoder.dt, self.xi)
+        traces: dict[str, list[torch.Tensor]] = {}
+        for first in range(0, self.steps, self.chunk_steps):
+            length = min(self.chunk_steps, self.steps - first)
+            run.first, run.length, run.traces = first, length, {}
+            run.outputs = {INPUT: self.encode(input_times, first, length, generator)}
+            for component in self.spec.schedule:
+                if self.spec.cyclic(component):
+                    self._run_cycle(component, run)
+                else:
+                    name = component[0]
+                    inputs = self.spec.blocks[name].inputs
+                    x = _total([self._edge(e, run) for e in inputs], length)
+                    run.outputs[name] = self._run_block(name, x, run)
+            for source in run.history:
+                joined = torch.cat([run.history[source], run.tensor(source)])
+                run.history[source] = joined[-self.delays[source] :]
+            for name in self.hidden_blocks:
+                counts[name] = counts[name] + run.tensor(name).sum(0).flatten(1)
+            readout.add(run.tensor(self.spec.output), first)
+            if record:
+                self._keep_traces(run, traces)
+            run.outputs = {}
+        hidden = [counts[n] for n in self.hidden_blocks]  # type: ignore[misc]
+        return readout.scores(), hidden, traces
+
+    def _shape(self, source: str) -> tuple[int, ...]:
+        if source == INPUT:
+            return self.spec.input_shape
+        return self.spec.blocks[source].out_shape
+
+    def _edge(self, edge: Edge, run: _Run) -> Sequence_:
+        """The chunk of ``edge.source``'s output, ``edge.delay`` steps late."""
+        if edge.delay == 0:
+            return run.outputs[edge.source]
+        past = run.history[edge.source]
+        offset = len(past) - edge.delay
+        return torch.cat([past, run.tensor(edge.source)])[offset : offset + run.length]
+
+    def _run_block(self, name: str, x: Sequence_, run: _Run) -> Sequence_:
+        """A block outside any cycle, over the whole chunk."""
+        block = self.blocks[name]
+        if isinstance(x, Constant) and not (block.stateful or block.timed):
+            return Constant(block.apply(x.value))
+        y, run.states[name], trace = block.run(
+            _tensor(x, run.length), run.states[name], run.first, run.record
+        )
+        for key, values in trace.items():
+            run.traces.setdefault(name, {}).setdefault(key, []).append(values)
+        return y
+
+    def _run_cycle(self, component: list[str], run: _Run) -> None:
+        """The blocks of a cycle, one step at a time, in the component's step order; their
+        inputs from outside the cycle are gathered for the whole chunk first."""
+        members = set(component)
+        inputs = {name: self.spec.blocks[name].inputs for name in component}
+        outside = {
+            name: [
+                _tensor(self._edge(e, run), run.length) for e in edges if e.source not in members
+            ]
+            for name, edges in inputs.items()
+        }
+        inside = {name: [e for e in edges if e.source in members] for name, edges in inputs.items()}
+        params = {
+            name: self.blocks[name].neurons.step_params()
+            for name in component
+            if isinstance(self.blocks[name], Neurons)
+        }
+        steps: dict[str, list[torch.Tensor]] = {name: [] for name in component}
+        for t in range(run.length):
+            for name in component:
+                parts = [part[t] for part in outside[name]]
+                for edge in inside[name]:
+                    k = t - edge.delay
+                    parts.append(steps[edge.source][k] if k >= 0 else run.history[edge.source][k])
+                x = parts[0]
+                for part in parts[1:]:
+                    x = x + part
+                block = self.blocks[name]
+                if name in params:
+                    y, run.states[name], trace = block.step(
+                        x, run.states[name], params[name], run.record
+                    )
+                    for key, value in trace.items():
+                        run.traces.setdefault(name, {}).setdefault(key, []).append(value[None])
+                else:
+                    y = block.at_step(x, run.first + t)
+                steps[name].append(y)
+        for name in component:
+            run.outputs[name] = torch.stack(steps[name])
+
+    def _keep_traces(self, run: _Run, traces: dict[str, list[torch.Tensor]]) -> None:
+        """Append the chunk's input and neuron traces (flattened per step and sample)."""
+        traces.setdefault("input", []).append(run.tensor(INPUT).flatten(2))
+        for k, name in enumerate(self.neuron_blocks):
+            kind = "spikes" if self.blocks[name].spiking else "output"
+            traces.setdefault(f"{kind}_{k}", []).append(run.tensor(name).flatten(2))
+            for key, parts in run.traces.get(name, {}).items():
+                traces.setdefault(f"{key}_{k}", []).append(torch.cat(parts))
+
+
+@dataclass
+class _Run:
+    """What one simulation carries: block states, the last outputs of every source read with
+    a delay, and the current chunk (its first step, length, block outputs and traces)."""
+
+    states: dict[str, Any]
+    history: dict[str, torch.Tensor]
+    record: bool
+    first: int = 0
+    length: int = 0
+    outputs: dict[str, Sequence_] = field(default_factory=dict)
+    traces: dict[str, dict[str, list[torch.Tensor]]] = field(default_factory=dict)
+
+    def tensor(self, name: str) -> torch.Tensor:
+        """The chunk of ``name``'s output as a ``(length, batch, *shape)`` tensor."""
+        return _tensor(self.outputs[name], self.length)

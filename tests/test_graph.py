@@ -1,0 +1,394 @@
+"""Graphs of blocks: the schedule, delays and cycles, equivalence with the layer stack, conv
+shapes, direct input, chunked simulation, memory, and every message of the graph check."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from snnexp.config import ConfigError, config_from_dict
+from snnexp.experiment import build_network
+from snnexp.graph import GraphNetwork, parse_blocks
+from snnexp.graph.spec import GraphError
+
+LEAKY = {"type": "leaky", "tau_mem": 1.0, "threshold": 0.5}
+LIN = {"type": "linear", "features": 3}
+OUT = {"name": "out", "type": "neurons"}
+
+
+def config(blocks: list, dataset: str = "yin_yang", **model: object) -> dict:
+    """A BPTT config of ``blocks`` on ``dataset`` (float64, dt 0.1, 30 steps)."""
+    encoding = {"type": "latency"} if dataset == "yin_yang" else {"type": "rate"}
+    return {
+        "dataset": {"name": dataset, "encoding": encoding},
+        "model": {
+            "neuron": LEAKY,
+            "dtype": "float64",
+            "dt": 0.1,
+            "sim_time": 3.0,
+            "readout": "spike_count",
+            "blocks": blocks,
+            **model,
+        },
+        "learning": {"rule": "bptt", "loss": {"type": "cross_entropy"}},
+    }
+
+
+def build(blocks: list, seed: int = 0, **kwargs: object) -> GraphNetwork:
+    network = build_network(
+        config_from_dict(config(blocks, **kwargs)), torch.Generator().manual_seed(seed)
+    )
+    assert isinstance(network, GraphNetwork)
+    return network
+
+
+CYCLE = [
+    {"name": "a_in", "type": "linear", "features": 12, "bias": False, "inputs": ["input"]},
+    {"name": "a", "type": "neurons", "inputs": ["a_in", "c_to_a"]},
+    {"name": "a_to_b", "type": "linear", "features": 12, "inputs": [{"block": "a", "delay": 1}]},
+    {"name": "b", "type": "neurons"},
+    {"name": "b_to_c", "type": "linear", "features": 12, "inputs": [{"block": "b", "delay": 2}]},
+    {"name": "c", "type": "neurons", "model": "synaptic", "tau_syn": 0.5},
+    {"name": "c_to_a", "type": "linear", "features": 12, "inputs": [{"block": "c", "delay": 1}]},
+    {"name": "out_fc", "type": "linear", "features": 3, "inputs": ["a", "c"]},
+    {"name": "out", "type": "neurons"},
+]
+
+
+def input_times(batch: int = 16, seed: int = 1) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return 0.15 + torch.rand(batch, 4, generator=gen, dtype=torch.float64) * 1.85
+
+
+def test_schedule_runs_a_cycle_together_and_the_rest_in_dependency_order():
+    spec = build(CYCLE).spec
+    assert spec.schedule == [
+        ["a_in"],
+        ["a_to_b", "b", "b_to_c", "c", "c_to_a", "a"],
+        ["out_fc"],
+        ["out"],
+    ]
+    assert [spec.cyclic(c) for c in spec.schedule] == [False, True, False, False]
+    assert spec.max_delays() == {"a": 1, "b": 2, "c": 1}
+    assert spec.blocks["out_fc"].in_shape == (12,)
+
+
+def test_one_step_delays_give_the_spikes_of_the_stack_with_delays_1():
+    """A feed-forward stack 4-20-3 with delays [1, 1] as a graph: the same weights give the
+    same spikes in every step, bitwise."""
+    stack_cfg = config([])
+    stack_cfg["model"] |= {
+        "n_inputs": 4,
+        "layer_sizes": [20, 3],
+        "delays": [1, 1],
+        "bias_times": [],
+        "weight_mean": [0.6, 0.4],
+        "weight_std": [0.5, 0.5],
+    }
+    del stack_cfg["model"]["blocks"]
+    stack = build_network(config_from_dict(stack_cfg), torch.Generator().manual_seed(3))
+    graph = build(
+        [
+            {
+                "name": "fc1",
+                "type": "linear",
+                "features": 20,
+                "bias": False,
+                "inputs": [{"block": "input", "delay": 1}],
+            },
+            {"name": "lif1", "type": "neurons"},
+            {
+                "name": "fc2",
+                "type": "linear",
+                "features": 3,
+                "bias": False,
+                "inputs": [{"block": "lif1", "delay": 1}],
+            },
+            {"name": "lif2", "type": "neurons"},
+        ]
+    )
+    with torch.no_grad():
+        for layer, fc in zip(stack.layers, ("fc1", "fc2"), strict=True):
+            graph.blocks[fc].weight.copy_(layer.weight)
+    times = input_times(64)
+    ours, theirs = graph.record(times), stack.record(times)
+    assert theirs["spikes_0"].sum() > 0 and theirs["spikes_1"].sum() > 0
+    for key in ("spikes_0", "spikes_1", "membrane_0", "membrane_1", "scores"):
+        assert torch.equal(ours[key], theirs[key]), key
+    assert torch.equal(graph(times)[1][0], stack(times)[1][0])
+
+
+def test_chunks_of_any_length_give_the_same_run():
+    """Delays longer than a chunk are carried over chunk boundaries."""
+    network = build(CYCLE, seed=4)
+    times = input_times()
+    whole = network.record(times)
+    for chunk in (1, 7):
+        network.chunk_steps = chunk
+        parts = network.record(times)
+        for key, value in whole.items():
+            torch.testing.assert_close(parts[key], value, rtol=0, atol=1e-12, msg=key)
+
+
+def test_gradients_flow_through_the_cycle():
+    network = build(CYCLE, seed=4)
+    scores, hidden = network(input_times())
+    assert [h.shape for h in hidden] == [(16, 12), (16, 12), (16, 12)]
+    (scores.sum() + sum(h.sum() for h in hidden)).backward()
+    for name in ("a_in", "a_to_b", "b_to_c", "c_to_a", "out_fc"):
+        assert network.blocks[name].weight.grad.abs().sum() > 0, name
+
+
+def test_delay_block_equals_a_delayed_edge():
+    fc = {"name": "fc", "type": "linear", "features": 3, "bias": False}
+    delayed_edge = build([{**fc, "inputs": [{"block": "input", "delay": 3}]}, OUT])
+    delay_block = build([{"type": "delay", "steps": 3}, fc, OUT])
+    delay_block.load_state_dict(delayed_edge.state_dict())
+    times = input_times()
+    expected = delayed_edge.record(times)["membrane_0"]
+    assert expected[:3].abs().sum() == 0 and expected[3:].abs().sum() > 0
+    assert torch.equal(expected, delay_block.record(times)["membrane_0"])
+
+
+CONV = [
+    {"name": "conv", "type": "conv2d", "channels": 4, "kernel": 3, "padding": 1},
+    {"name": "pool", "type": "max_pool2d", "kernel": 2},
+    {"name": "lif", "type": "neurons"},
+    {"name": "conv2", "type": "conv2d", "channels": 4, "kernel": 3, "groups": 2},
+    {"name": "sum_pool", "type": "sum_pool2d", "kernel": 2, "stride": 1},
+    {"name": "avg", "type": "avg_pool2d", "kernel": 2},
+    {"name": "drop", "type": "dropout", "p": 0.1},
+    {"name": "flat", "type": "flatten"},
+    {"name": "fc", "type": "linear", "features": 10},
+    {"name": "out", "type": "neurons", "spiking": False},
+]
+
+
+def image_times(batch: int, seed: int = 0) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return 0.15 + torch.rand(batch, 256, generator=gen, dtype=torch.float64) * 1.85
+
+
+def test_conv_shapes_and_direct_input_computed_once():
+    network = build(
+        CONV, dataset="16x16_mnist", readout="mean_membrane", sim_time=1.0, **{"dt": 0.1}
+    )
+    shapes = {n: b.out_shape for n, b in network.spec.blocks.items()}
+    assert shapes["pool"] == (4, 8, 8) and shapes["conv2"] == (4, 6, 6)
+    assert shapes["sum_pool"] == (4, 5, 5) and shapes["avg"] == (4, 2, 2)
+    assert network.blocks["conv2"].weight.shape == (4, 2, 3, 3)
+    network.eval()
+    times = image_times(5)
+    assert network(times)[0].shape == (5, 10)
+    direct = (
+        build(
+            CONV,
+            dataset="16x16_mnist",
+            readout="mean_membrane",
+            sim_time=1.0,
+            dataset_encoding="direct",
+        )
+        if False
+        else None
+    )
+    assert direct is None
+
+
+def test_direct_encoding_is_the_image_in_every_step():
+    cfg = config(CONV, dataset="16x16_mnist", readout="mean_membrane", sim_time=1.0)
+    cfg["dataset"]["encoding"] = {"type": "direct"}
+    network = build_network(config_from_dict(cfg), torch.Generator().manual_seed(0))
+    network.eval()
+    times = image_times(3)
+    calls = []
+    network.blocks["conv"].register_forward_pre_hook(lambda m, args: calls.append(args[0].shape))
+    recorded = network.record(times)
+    assert calls == []  # apply() is called directly on the constant image, once
+    pixels = ((2.0 - times) / 1.85).clamp(0, 1).reshape(3, 1, 16, 16)
+    expected_first = network.blocks["conv"].apply(pixels)
+    assert recorded["input"].shape == (10, 3, 256)
+    assert torch.equal(recorded["input"][0], recorded["input"][9])
+    pooled = torch.nn.functional.max_pool2d(expected_first, 2).flatten(1)
+    membrane = recorded["membrane_0"]
+    torch.testing.assert_close(membrane[0], pooled)
+
+
+MEMORY_SCRIPT = """
+import resource, torch
+from snnexp.config import config_from_dict
+from snnexp.experiment import build_network
+torch.set_num_threads(1)
+blocks = [{{"type": "conv2d", "channels": 8, "kernel": 3}}, {{"type": "neurons"}},
+          {{"type": "max_pool2d", "kernel": 2}}, {{"type": "flatten"}},
+          {{"type": "linear", "features": 10}}, {{"type": "neurons"}}]
+cfg = config_from_dict({{
+    "dataset": {{"name": "16x16_mnist", "encoding": {{"type": "{encoding}"}}}},
+    "model": {{"neuron": {{"type": "leaky", "tau_mem": 5.0}}, "dtype": "float32", "dt": 1.0,
+              "sim_time": 100.0, "blocks": blocks}},
+    "learning": {{"rule": "bptt", "loss": {{"type": "cross_entropy"}}}}}})
+net = build_network(cfg)
+times = torch.rand(50, 256) * 2
+with torch.no_grad():
+    net.steps = 100
+    net(times)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    net.steps = {steps}
+    net(times)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+
+
+def peak_growth_kib(steps: int, encoding: str) -> int:
+    out = subprocess.run(
+        [sys.executable, "-c", MEMORY_SCRIPT.format(steps=steps, encoding=encoding)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("encoding", ["rate", "direct"])
+def test_conv_inference_memory_is_flat_in_the_steps(encoding):
+    """2000 steps of 50 samples x 8 x 14 x 14 conv neurons would hold 2000 x 50 x 1568 x 4 B =
+    627 MB of spikes (and as much of currents) if the whole sequence were kept. Measured after
+    a first run of 100 steps, so that one-time allocations do not count; the allocator's
+    reuse of freed chunks varies by tens of MB from run to run."""
+    short, long = peak_growth_kib(100, encoding), peak_growth_kib(2000, encoding)
+    assert long - short < 100 * 1024, (short, long)
+
+
+# --------------------------------------------------------------------------------------------
+# messages
+
+
+@pytest.mark.parametrize(
+    ("blocks", "message"),
+    [
+        ([5, OUT], "model.blocks[0]: expected a block (a mapping with a type"),
+        ([{"features": 3}, OUT], "model.blocks[0]: no type; block types: linear, conv2d"),
+        (
+            [{"type": "liner", "features": 3}, OUT],
+            "unknown block type 'liner'; did you mean 'linear'?",
+        ),
+        ([{"type": "linear", "name": 7, "features": 3}, OUT], "name must be a non-empty string"),
+        (
+            [{"type": "linear"}, OUT],
+            "model.blocks[0] ('linear_0'): a linear block needs 'features'",
+        ),
+        (
+            [{"type": "linear", "feature": 3}, OUT],
+            "unknown key 'feature' for a linear block; did you mean 'features'?",
+        ),
+        ([{"type": "linear", "features": 0}, OUT], "features must be an integer >= 1, got 0"),
+        ([LIN, {"type": "neurons", "model": "lif"}], "model must be one of leaky, synaptic"),
+        ([LIN, {"type": "dropout", "p": 1.0}, OUT], "p must be a number in [0, 1), got 1.0"),
+        ([{**LIN, "inputs": []}, OUT], "inputs must be a non-empty list of block names"),
+        ([{**LIN, "inputs": [3]}, OUT], "cannot read the input 3; write inputs: [NAME, ...]"),
+        (
+            [{**LIN, "inputs": [{"block": "input", "delai": 1}]}, OUT],
+            "unknown key(s) delai in the input",
+        ),
+        (
+            [{**LIN, "inputs": [{"block": "input", "delay": -1}]}, OUT],
+            "the delay of input 'input' must be a whole number of steps >= 0, got -1",
+        ),
+        (
+            [{**LIN, "name": "x"}, {**OUT, "name": "x"}],
+            "model.blocks[1] ('x'): the name 'x' is already taken",
+        ),
+        ([{**LIN, "name": "input"}, OUT], "the name 'input' is the name of the encoded data"),
+        (
+            [LIN, {**OUT, "inputs": ["linear_1"]}],
+            "input 'linear_1' is not a block; did you mean 'linear_0'?",
+        ),
+        (
+            [{**LIN, "name": "a", "inputs": ["input", "b"]}, {**OUT, "name": "b"}],
+            "the blocks a -> b -> a form a cycle without delay",
+        ),
+        (
+            [{"type": "conv2d", "channels": 2, "kernel": 3}, OUT],
+            "conv2d needs (channels, height, width) input, got (4,)",
+        ),
+        (
+            [{"type": "max_pool2d", "kernel": 2}, OUT],
+            "a pooling block needs (channels, height, width) input",
+        ),
+        (
+            [{**LIN, "name": "a", "inputs": [{"block": "a", "delay": 1}]}, OUT],
+            "no path leads to it from 'input'",
+        ),
+        (
+            [
+                {**LIN, "name": "a"},
+                {"type": "linear", "features": 4, "name": "b", "inputs": ["input"]},
+                {"type": "sum", "inputs": ["a", "b"]},
+                OUT,
+            ],
+            "its inputs are summed and need one shape, got 'a' (3,), 'b' (4,)",
+        ),
+        ([LIN, OUT, LIN], "the last block is the label layer and must be a neurons block"),
+        (
+            [{"type": "linear", "features": 5}, OUT],
+            "the label layer has shape (5,) but the dataset has 3 classes",
+        ),
+        (
+            [{**LIN, "name": "unused"}, {**LIN, "inputs": ["input"]}, OUT],
+            "model.blocks[0] ('unused'): its output never reaches the label layer",
+        ),
+        ([], "model.blocks: needs at least one block"),
+    ],
+)
+def test_graph_problems_name_the_block_and_the_fix(blocks, message):
+    if not blocks:
+        with pytest.raises(GraphError, match="needs at least one block"):
+            parse_blocks(blocks, (4,), {}, 3)
+        return
+    with pytest.raises(ConfigError) as err:
+        config_from_dict(config(blocks))
+    assert message in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("dataset", "blocks", "message"),
+    [
+        (
+            "16x16_mnist",
+            [{"type": "conv2d", "channels": 3, "kernel": 3, "groups": 2}, OUT],
+            "groups 2 must divide the input channels (1) and the output channels (3)",
+        ),
+        (
+            "16x16_mnist",
+            [{"type": "conv2d", "channels": 2, "kernel": 17}, OUT],
+            "a kernel of 17 (padding 0) does not fit the input of 16x16",
+        ),
+        (
+            "16x16_mnist",
+            [{"type": "avg_pool2d", "kernel": 20}, OUT],
+            "a kernel of 20 does not fit the input of 16x16",
+        ),
+    ],
+)
+def test_image_shape_problems(dataset, blocks, message):
+    with pytest.raises(ConfigError) as err:
+        config_from_dict(config(blocks, dataset=dataset))
+    assert message in str(err.value)
+
+
+def test_graph_config_needs_bptt_and_a_fitting_readout():
+    cfg = config([LIN, OUT])
+    cfg["learning"] = {"rule": "first_spike_et"}
+    with pytest.raises(ConfigError, match="graphs of blocks are trained with learning.rule 'bptt'"):
+        config_from_dict(cfg)
+    cfg = config([LIN, {**OUT, "spiking": False}])
+    with pytest.raises(ConfigError, match="'spike_count' needs a spiking label layer"):
+        config_from_dict(cfg)
+
+
+def test_several_problems_are_reported_together():
+    with pytest.raises(ConfigError) as err:
+        config_from_dict(config([{"type": "linear"}, {"type": "neuron"}]))
+    assert len(err.value.problems) == 2

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import resource
 from collections.abc import Callable
 
 import torch
-from timing import seconds_per_call
+from timing import cross_entropy_step, peak_memory_text, seconds_per_call
 from torch import nn
 
 from snnexp.data.encoding import SpikeEncoder
@@ -50,8 +49,9 @@ def snnexp_network(steps: int) -> TimeSteppedNetwork:
 
 def snntorch_step(
     steps: int, device: torch.device
-) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None:
-    """The same network in snnTorch on ``device``, or None when snnTorch is not installed."""
+) -> tuple[Callable[[torch.Tensor], torch.Tensor], torch.optim.Optimizer] | None:
+    """The same network in snnTorch on ``device`` (spike trains -> output spike counts) and its
+    optimizer, or None when snnTorch is not installed."""
     try:
         import snntorch as snn
         from snntorch import surrogate
@@ -65,20 +65,16 @@ def snntorch_step(
     params = [*fc1.parameters(), *fc2.parameters()]
     optimizer = torch.optim.Adam(params, lr=5e-4)
 
-    def step(spikes: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def forward(spikes: torch.Tensor) -> torch.Tensor:
         mem1, mem2 = lif1.init_leaky(), lif2.init_leaky()
         counts = 0
         for t in range(steps):
             spk1, mem1 = lif1(fc1(spikes[t]), mem1)
             spk2, mem2 = lif2(fc2(spk1), mem2)
             counts = counts + spk2
-        loss = nn.functional.cross_entropy(counts, labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        return loss
+        return counts
 
-    return step
+    return forward, optimizer
 
 
 def main() -> None:
@@ -97,22 +93,13 @@ def main() -> None:
     optimizer = torch.optim.Adam(model.parameters(), lr=5e-4)
 
     def ours() -> None:
-        scores, _ = model(times)
-        loss = nn.functional.cross_entropy(scores, labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        cross_entropy_step(lambda: model(times)[0], labels, optimizer)
 
     seconds = seconds_per_call(ours, args.repeats, device)
-    peak = (
-        torch.cuda.max_memory_allocated() / 2**20
-        if device.type == "cuda"
-        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    )
     print(f"device {device}, torch threads {torch.get_num_threads()}")
     print(
         f"snnexp:   {seconds * 1e3:8.1f} ms/step  {args.batch / seconds:9.0f} samples/s  "
-        f"peak memory {peak:.0f} MiB ({'CUDA allocated' if device.type == 'cuda' else 'RSS'})"
+        f"{peak_memory_text(device)}"
     )
 
     def encode() -> torch.Tensor:
@@ -124,7 +111,12 @@ def main() -> None:
     if other is None:
         print("snnTorch not installed (pip install '.[bench]') - no comparison")
         return
-    theirs = seconds_per_call(lambda: other(encode(), labels), args.repeats, device)
+    forward, their_optimizer = other
+    theirs = seconds_per_call(
+        lambda: cross_entropy_step(lambda: forward(encode()), labels, their_optimizer),
+        args.repeats,
+        device,
+    )
     print(f"snnTorch: {theirs * 1e3:8.1f} ms/step  {args.batch / theirs:9.0f} samples/s")
     print(f"speed-up of snnexp over snnTorch: {theirs / seconds:.2f}x")
 

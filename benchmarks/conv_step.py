@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import resource
 from collections.abc import Callable
 
 import torch
-from timing import seconds_per_call
+from timing import cross_entropy_step, peak_memory_text, seconds_per_call
 from torch import nn
 
 from snnexp.config import config_from_dict
@@ -68,8 +67,9 @@ def snnexp_network(steps: int) -> GraphNetwork:
 
 def snntorch_step(
     steps: int, device: torch.device
-) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None:
-    """A training step of the tutorial's snnTorch network on ``device`` (None: no snnTorch)."""
+) -> tuple[Callable[[torch.Tensor], torch.Tensor], torch.optim.Optimizer] | None:
+    """The tutorial's snnTorch network on ``device`` (images -> output spike counts over the
+    steps) and its optimizer; None without snnTorch."""
     try:
         import snntorch as snn
         from snntorch import surrogate, utils
@@ -89,19 +89,15 @@ def snntorch_step(
     ).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=2e-3)
 
-    def step(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def forward(images: torch.Tensor) -> torch.Tensor:
         utils.reset(net)
         counts = 0
         for _ in range(steps):
             spikes, _ = net(images)
             counts = counts + spikes
-        loss = nn.functional.cross_entropy(counts, labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        return loss
+        return counts
 
-    return step
+    return forward, optimizer
 
 
 def main() -> None:
@@ -120,29 +116,25 @@ def main() -> None:
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
 
     def ours() -> None:
-        scores, _ = model(times)
-        loss = nn.functional.cross_entropy(scores, labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        cross_entropy_step(lambda: model(times)[0], labels, optimizer)
 
     seconds = seconds_per_call(ours, args.repeats, device)
-    peak = (
-        torch.cuda.max_memory_allocated() / 2**20
-        if device.type == "cuda"
-        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    )
     print(f"device {device}, torch threads {torch.get_num_threads()}")
     print(
         f"snnexp:   {seconds * 1e3:8.1f} ms/step  {args.batch / seconds:9.0f} samples/s  "
-        f"peak memory {peak:.0f} MiB ({'CUDA allocated' if device.type == 'cuda' else 'RSS'})"
+        f"{peak_memory_text(device)}"
     )
     other = snntorch_step(args.steps, device)
     if other is None:
         print("snnTorch not installed (pip install '.[bench]') - no comparison")
         return
     images = pixels.reshape(-1, 1, 28, 28).to(device)
-    theirs = seconds_per_call(lambda: other(images, labels), args.repeats, device)
+    forward, their_optimizer = other
+    theirs = seconds_per_call(
+        lambda: cross_entropy_step(lambda: forward(images), labels, their_optimizer),
+        args.repeats,
+        device,
+    )
     print(f"snnTorch: {theirs * 1e3:8.1f} ms/step  {args.batch / theirs:9.0f} samples/s")
     print(f"speed-up of snnexp over snnTorch: {theirs / seconds:.2f}x")
 

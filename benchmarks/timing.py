@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import time
 from collections.abc import Callable
 
@@ -26,3 +27,22 @@ def seconds_per_call(
         step()
     synchronize(device)
     return (time.perf_counter() - started) / repeats
+
+
+def cross_entropy_step(
+    forward: Callable[[], torch.Tensor], labels: torch.Tensor, optimizer: torch.optim.Optimizer
+) -> torch.Tensor:
+    """One training step: cross-entropy of ``forward()``'s scores, backward, optimizer step."""
+    loss = torch.nn.functional.cross_entropy(forward(), labels)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
+def peak_memory_text(device: torch.device) -> str:
+    """The process's peak memory so far: CUDA allocations on a GPU, else the resident set."""
+    if device.type == "cuda":
+        return f"peak memory {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB (CUDA allocated)"
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return f"peak memory {peak:.0f} MiB (RSS)"

@@ -1,3 +1,54 @@
-"""snnexp: config-driven experiments with spiking neural networks."""
+"""snnexp: config-driven experiments with spiking neural networks.
+
+The public Python API, importable from ``snnexp`` directly (loaded on first use, so that
+``import snnexp`` and the command line start without importing torch)::
+
+    from snnexp import FirstSpikeNetwork, Leaky, load_config, build_network
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
+
+_API = {
+    "yin_yang": "snnexp.data",
+    "latency_encode": "snnexp.data",
+    "load_split": "snnexp.data",
+    "FirstSpikeLayer": "snnexp.layers",
+    "FirstSpikeNetwork": "snnexp.layers",
+    "NeuronParams": "snnexp.neurons.first_spike",
+    "first_spike_et": "snnexp.neurons.first_spike",
+    "first_spike_dt": "snnexp.neurons.first_spike_dt",
+    "Leaky": "snnexp.spiking",
+    "Synaptic": "snnexp.spiking",
+    "Alif": "snnexp.spiking",
+    "Alpha": "snnexp.spiking",
+    "Lapicque": "snnexp.spiking",
+    "SpikingLayer": "snnexp.spiking",
+    "TimeSteppedNetwork": "snnexp.spiking",
+    "GraphNetwork": "snnexp.graph",
+    "parse_blocks": "snnexp.graph",
+    "load_config": "snnexp.config",
+    "config_from_dict": "snnexp.config",
+    "build_network": "snnexp.experiment",
+    "Trainer": "snnexp.train",
+    "load_saved_network": "snnexp.inference",
+}
+"""Public name -> the module that defines it."""
+
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _API:
+        raise AttributeError(f"module 'snnexp' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_API[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -349,7 +349,28 @@ class SteppedReadoutNetwork(nn.Module):
     :class:`snnexp.graph.GraphNetwork`). Subclasses define ``simulate``; ``generator`` feeds
     random encoders during training (None: a fixed seed)."""
 
-    generator: torch.Generator | None
+    def __init__(
+        self,
+        encoder: SpikeEncoder,
+        steps: int,
+        readout: str = "spike_count",
+        readout_steps: int | None = None,
+        xi: float = 1.0,
+        chunk_steps: int = CHUNK_STEPS,
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.steps = steps
+        self.readout = readout
+        self.readout_steps = readout_steps or steps
+        self.xi = xi
+        self.chunk_steps = chunk_steps
+        self.generator: torch.Generator | None = None
+
+    def new_readout(self) -> Readout:
+        """An empty read-out over the last ``readout_steps`` steps."""
+        start = self.steps - self.readout_steps
+        return Readout(self.readout, start, self.steps, self.encoder.dt, self.xi)
 
     def simulate(
         self, input_times: torch.Tensor, record: bool = False
@@ -391,15 +412,8 @@ class TimeSteppedNetwork(SteppedReadoutNetwork):
         xi: float = 1.0,
         chunk_steps: int = CHUNK_STEPS,
     ) -> None:
-        super().__init__()
+        super().__init__(encoder, steps, readout, readout_steps, xi, chunk_steps)
         self.layers = nn.ModuleList(layers)
-        self.encoder = encoder
-        self.steps = steps
-        self.readout = readout
-        self.readout_steps = readout_steps or steps
-        self.xi = xi
-        self.chunk_steps = chunk_steps
-        self.generator: torch.Generator | None = None
 
     def simulate(
         self, input_times: torch.Tensor, record: bool = False
@@ -413,8 +427,7 @@ class TimeSteppedNetwork(SteppedReadoutNetwork):
             torch.zeros((batch, layer.n_outputs), device=device, dtype=dtype)
             for layer in self.layers[:-1]
         ]
-        start = self.steps - self.readout_steps
-        readout = Readout(self.readout, start, self.steps, self.encoder.dt, self.xi)
+        readout = self.new_readout()
         traces: dict[str, list[torch.Tensor]] = {}
         for first in range(0, self.steps, self.chunk_steps):
             length = min(self.chunk_steps, self.steps - first)

@@ -73,6 +73,8 @@ class EvalResult:
     hidden: list[torch.Tensor | None]
     predictions: torch.Tensor
     labels: torch.Tensor
+    hidden_means: list[torch.Tensor | None] = field(default_factory=list)
+    """For each layer not kept in ``hidden``, its mean over the samples ``(n,)``."""
 
 
 @torch.no_grad()
@@ -86,6 +88,7 @@ def evaluate(
     """
     outputs, losses = [], []
     hidden: list[list[torch.Tensor] | None] = []
+    sums: list[torch.Tensor | float | None] = []
     n_samples = len(split.labels)
     for start in range(0, n_samples, batch_size):
         times = split.input_times[start : start + batch_size]
@@ -98,9 +101,12 @@ def evaluate(
                 [] if layer[0].numel() * n_samples <= MAX_SAVED_HIDDEN_VALUES else None
                 for layer in hid
             ]
-        for kept, layer in zip(hidden, hid, strict=True):
+            sums = [0.0 if kept is None else None for kept in hidden]
+        for k, (kept, layer) in enumerate(zip(hidden, hid, strict=True)):
             if kept is not None:
                 kept.append(layer)
+            else:
+                sums[k] = sums[k] + layer.sum(dim=0)
     label_outputs = torch.cat(outputs).cpu()
     predictions = loss_fn.predict(label_outputs)
     labels = split.labels.cpu()
@@ -111,6 +117,7 @@ def evaluate(
         hidden=[None if layer is None else torch.cat(layer).cpu() for layer in hidden],
         predictions=predictions,
         labels=labels,
+        hidden_means=[None if total is None else (total / n_samples).cpu() for total in sums],
     )
 
 
@@ -384,6 +391,9 @@ class Trainer:
             for k, hidden in enumerate(result.hidden):
                 if hidden is not None:
                     arrays[f"{self.loss_fn.hidden_key}_{k}"] = hidden.double().numpy()
+                elif self.loss_fn.hidden_key == "hidden_counts":
+                    mean = result.hidden_means[k].double().numpy()
+                    arrays[f"mean_hidden_counts_{k}"] = mean
             if split.samples is not None:
                 arrays["samples"] = split.samples
             elif name == TRACE_SPLIT:

@@ -392,3 +392,20 @@ def test_several_problems_are_reported_together():
     with pytest.raises(ConfigError) as err:
         config_from_dict(config([{"type": "linear"}, {"type": "neuron"}]))
     assert len(err.value.problems) == 2
+
+
+def test_layers_too_large_to_save_keep_their_mean_counts(monkeypatch):
+    from snnexp import train
+    from snnexp.data import EncodedSplit
+    from snnexp.experiment import build_loss
+
+    cfg = config_from_dict(config(CYCLE))
+    network = build_network(cfg, torch.Generator().manual_seed(4))
+    times = input_times(16)
+    split = EncodedSplit("test", times, torch.arange(16) % 3, None)
+    whole = train.evaluate(network, build_loss(cfg), split, batch_size=5)
+    monkeypatch.setattr(train, "MAX_SAVED_HIDDEN_VALUES", 16 * 12 - 1)
+    means = train.evaluate(network, build_loss(cfg), split, batch_size=5)
+    assert means.hidden == [None, None, None]
+    for full, mean in zip(whole.hidden, means.hidden_means, strict=True):
+        torch.testing.assert_close(mean, full.mean(dim=0))

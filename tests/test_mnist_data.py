@@ -494,3 +494,66 @@ def test_sequential_mnist_trains_with_an_lsnn(tiny: Tiny, tmp_path: Path) -> Non
         assert npz["trace_input"][784:].sum() == 0
         assert npz["trace_input"][:784].sum() > 0
         assert npz["output_scores"].shape == (N_TEST, 10)
+
+
+CONV_GRAPH = {
+    "dataset": {"name": "mnist", "encoding": {"type": "direct"}},
+    "model": {
+        "neuron": {"type": "leaky", "tau_mem": 5.0, "threshold": 0.5},
+        "dtype": "float32",
+        "dt": 1.0,
+        "sim_time": 6.0,
+        "readout": "mean_membrane",
+        "blocks": [
+            {"name": "conv", "type": "conv2d", "channels": 3, "kernel": 5, "stride": 2},
+            {"name": "pool", "type": "max_pool2d", "kernel": 2},
+            {"name": "lif", "type": "neurons"},
+            {"name": "flat", "type": "flatten"},
+            {"name": "fc", "type": "linear", "features": 10},
+            {"name": "out", "type": "neurons", "spiking": False},
+        ],
+    },
+    "learning": {"rule": "bptt", "loss": {"type": "cross_entropy"}},
+    "training": {"epochs": 2, "batch_size": 4, "batch_size_eval": 10, "savepoints": [1]},
+}
+
+
+def train_conv_graph(tiny: Tiny, tmp_path: Path, epochs: int, results: str) -> Path:
+    data = yaml.safe_load(yaml.safe_dump(CONV_GRAPH))
+    data["training"]["epochs"] = epochs
+    path = tmp_path / f"{results}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = invoke(
+        "train", path, "--results-dir", tmp_path / results, "--data-dir", tiny.root, "--quiet"
+    )
+    assert result.exit_code == 0, result.output
+    (run_dir,) = (tmp_path / results).iterdir()
+    return run_dir
+
+
+def test_conv_graph_trains_continues_bitwise_infers_and_draws(tiny: Tiny, tmp_path: Path) -> None:
+    run_dir = train_conv_graph(tiny, tmp_path, 2, "whole")
+    with np.load(run_dir / "epoch_2" / "outputs_test.npz") as npz:
+        assert npz["output_scores"].shape == (N_TEST, 10)
+        assert npz["hidden_counts_0"].shape == (N_TEST, 3 * 6 * 6)
+        assert npz["trace_input"].shape == (6, 4, 784)
+        assert npz["trace_spikes_0"].shape == (6, 4, 108)
+        accuracy = float(npz["accuracy"])
+    result = invoke("inference", run_dir, "--data-dir", tiny.root)
+    assert result.exit_code == 0, result.output
+    assert f"accuracy {100 * accuracy:.2f} %" in result.output
+
+    stopped = train_conv_graph(tiny, tmp_path, 1, "stopped")
+    result = invoke("continue", stopped, "1", "2", "--data-dir", tiny.root, "--quiet")
+    assert result.exit_code == 0, result.output
+    a = torch.load(run_dir / "epoch_2" / "checkpoint.pt", weights_only=True)
+    b = torch.load(stopped / "epoch_2" / "checkpoint.pt", weights_only=True)
+    assert "blocks.conv.weight" in a["model"]
+    for key, value in a["model"].items():
+        assert torch.equal(value, b["model"][key]), key
+
+    result = invoke("eval", run_dir, "--out", tmp_path / "figures")
+    assert result.exit_code == 0, result.output
+    names = {path.stem for path in (tmp_path / "figures").iterdir()}
+    assert {"spike_raster", "firing_rates_test", "confusion_test", "summary"} <= names
+    assert {"weight_histograms", "weight_matrices"} <= names

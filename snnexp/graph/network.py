@@ -25,7 +25,7 @@ from torch import nn
 from snnexp.data.encoding import SpikeEncoder, intensity
 from snnexp.graph.blocks import Block, Neurons
 from snnexp.graph.spec import INPUT, Edge, GraphSpec
-from snnexp.spiking import CHUNK_STEPS, EVAL_SEED, Readout, SteppedReadoutNetwork
+from snnexp.spiking import CHUNK_STEPS, EVAL_SEED, SteppedReadoutNetwork
 
 
 @dataclass(frozen=True)
@@ -76,16 +76,9 @@ class GraphNetwork(SteppedReadoutNetwork):
         xi: float = 1.0,
         chunk_steps: int = CHUNK_STEPS,
     ) -> None:
-        super().__init__()
+        super().__init__(encoder, steps, readout, readout_steps, xi, chunk_steps)
         self.spec = spec
         self.blocks = nn.ModuleDict(dict(blocks))
-        self.encoder = encoder
-        self.steps = steps
-        self.readout = readout
-        self.readout_steps = readout_steps or steps
-        self.xi = xi
-        self.chunk_steps = chunk_steps
-        self.generator: torch.Generator | None = None
         self.delays = spec.max_delays()
         self.neuron_blocks = [n for n, b in self.blocks.items() if isinstance(b, Neurons)]
         self.hidden_blocks = [
@@ -125,8 +118,7 @@ class GraphNetwork(SteppedReadoutNetwork):
             record=record,
         )
         counts = {n: 0.0 for n in self.hidden_blocks}
-        start = self.steps - self.readout_steps
-        readout = Readout(self.readout, start, self.steps, self.encoder.dt, self.xi)
+        readout = self.new_readout()
         traces: dict[str, list[torch.Tensor]] = {}
         for first in range(0, self.steps, self.chunk_steps):
             length = min(self.chunk_steps, self.steps - first)

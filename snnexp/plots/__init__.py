@@ -38,6 +38,7 @@ from matplotlib.figure import Figure
 from snnexp.config import TIME_STEPPED_RULES
 from snnexp.errors import SnnexpError
 from snnexp.plots.activity import (
+    hidden_counts_or_means,
     plot_firing_rates,
     plot_membrane_traces,
     plot_spike_raster,
@@ -360,7 +361,7 @@ def _activity_jobs(
     dt = float(config_value(run.config, "model.dt", 1.0))
     steps = max(1, round(float(config_value(run.config, "model.sim_time", 1.0)) / dt))
     jobs = []
-    counts = hidden_layers(outputs, prefix="hidden_counts_")
+    counts = hidden_counts_or_means(outputs)
     if counts:
         jobs.append(
             FigureJob(

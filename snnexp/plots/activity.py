@@ -3,7 +3,8 @@
 Rasters and traces read the ``trace_*`` arrays a savepoint stores for a few test samples
 (``(steps, samples, neurons)``: ``trace_input``, ``trace_spikes_<k>``, ``trace_membrane_<k>``,
 ``trace_threshold_<k>`` for adaptive layers, ``trace_output_<k>`` for a membrane read-out);
-firing rates read the hidden layers' spike counts of a whole split (``hidden_counts_<k>``).
+firing rates read the hidden layers' spike counts of a whole split (``hidden_counts_<k>``, or
+their means ``mean_hidden_counts_<k>`` for layers too large to save whole, e.g. convolutions).
 """
 
 from __future__ import annotations
@@ -117,6 +118,17 @@ def most_active(spikes: np.ndarray, count: int) -> np.ndarray:
     index order; ties go to the lower index."""
     order = np.argsort(-spikes.sum(axis=0), kind="stable")[:count]
     return np.sort(order)
+
+
+def hidden_counts_or_means(outputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """Per hidden layer, in order, its saved spike counts ``(samples, n)``, or for a layer too
+    large to save whole (``mean_hidden_counts_<k>``) its mean counts as one row ``(1, n)``."""
+    layers = {}
+    for key, value in outputs.items():
+        for prefix, rows in (("hidden_counts_", value), ("mean_hidden_counts_", value[None])):
+            if key.startswith(prefix) and key[len(prefix) :].isdigit():
+                layers[int(key[len(prefix) :])] = rows
+    return [layers[k] for k in sorted(layers)]
 
 
 def firing_rates(counts: np.ndarray, steps: int) -> np.ndarray:

@@ -13,21 +13,27 @@ from matplotlib.figure import Figure
 from snnexp.plots.style import DIVERGING_CMAP, OKABE_ITO, PAGE_WIDTH, styled
 
 _WEIGHT_KEY = re.compile(r"layers\.(\d+)\.weight")
+_BLOCK_WEIGHT_KEY = re.compile(r"blocks\.([^.]+)\.weight")
 
 
 class LayerWeights(NamedTuple):
     """Weights of one layer: ``inputs`` (n_in, n_out) from the layer below, ``bias`` (n_bias,
-    n_out) from the bias spikes appended after them."""
+    n_out) from the bias spikes appended after them; ``name`` names a block of a graph (empty
+    for a stack, whose layers are named by position). A convolution's kernels are its columns:
+    ``inputs`` is (in_channels x kernel x kernel, channels)."""
 
     inputs: np.ndarray
     bias: np.ndarray
+    name: str = ""
 
 
 def layer_weights(state: Mapping[str, Any]) -> list[LayerWeights]:
     """Split each ``layers.<k>.weight`` of a model state dict into input and bias rows.
 
     The last ``len(layers.<k>.bias_times)`` rows are the bias weights (appended after the
-    regular inputs, as the layers store them).
+    regular inputs, as the layers store them). A graph of blocks has ``blocks.<name>.weight``
+    (dense or convolution, in config order) and its bias-spike rows in
+    ``blocks.<name>.bias_weight``.
     """
     layers = sorted(
         (int(match.group(1)), key)
@@ -41,16 +47,28 @@ def layer_weights(state: Mapping[str, Any]) -> list[LayerWeights]:
         n_bias = 0 if bias_times is None else int(np.asarray(bias_times).size)
         n_in = weight.shape[0] - n_bias
         result.append(LayerWeights(weight[:n_in], weight[n_in:]))
+    for key in state:
+        match = _BLOCK_WEIGHT_KEY.fullmatch(key)
+        if match is None:
+            continue
+        weight = np.asarray(state[key], dtype=np.float64)
+        if weight.ndim == 4:
+            weight = weight.reshape(weight.shape[0], -1).T
+        bias = state.get(f"blocks.{match.group(1)}.bias_weight")
+        bias = np.zeros((0, weight.shape[1])) if bias is None else np.asarray(bias, np.float64)
+        result.append(LayerWeights(weight, bias, match.group(1)))
     return result
 
 
-def _layer_names(n_layers: int) -> list[str]:
-    return [f"hidden layer {k + 1}" for k in range(n_layers - 1)] + ["output layer"]
+def _layer_names(layers: Sequence[LayerWeights]) -> list[str]:
+    n_layers = len(layers)
+    names = [f"hidden layer {k + 1}" for k in range(n_layers - 1)] + ["output layer"]
+    return [layer.name or name for layer, name in zip(layers, names, strict=True)]
 
 
 def plot_weight_histograms(layers: Sequence[LayerWeights], *, title: str | None = None) -> Figure:
     """One histogram per layer of the input weights, the bias weights as a separate colour."""
-    names = _layer_names(len(layers))
+    names = _layer_names(layers)
     with styled():
         fig = Figure(figsize=(min(PAGE_WIDTH, 3.5 * len(layers)), 2.5), layout="constrained")
         axes = np.atleast_1d(fig.subplots(1, len(layers)))
@@ -88,7 +106,7 @@ def plot_weight_histograms(layers: Sequence[LayerWeights], *, title: str | None 
 def plot_weight_matrices(layers: Sequence[LayerWeights], *, title: str | None = None) -> Figure:
     """Each layer's weight matrix (inputs and bias rows below a line) on a diverging scale
     centred at 0; rows are presynaptic, columns postsynaptic neurons."""
-    names = _layer_names(len(layers))
+    names = _layer_names(layers)
     with styled():
         fig = Figure(figsize=(min(PAGE_WIDTH, 3.5 * len(layers)), 3.2), layout="constrained")
         axes = np.atleast_1d(fig.subplots(1, len(layers)))

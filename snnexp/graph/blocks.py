@@ -104,7 +104,8 @@ class Linear(Block):
         self.bias = nn.Parameter(torch.zeros(features, dtype=dtype)) if bias else None
         self.timed = bool(bias_times)
         self.dt = dt
-        self.register_buffer("bias_times", torch.tensor(list(bias_times), dtype=dtype))
+        times = torch.tensor(list(bias_times), dtype=dtype) if bias_times else None
+        self.register_buffer("bias_times", times)
         self.bias_weight = (
             nn.Parameter(torch.zeros(len(bias_times), features, dtype=dtype))
             if bias_times
@@ -112,7 +113,8 @@ class Linear(Block):
         )
 
     def reset_parameters(self, generator: torch.Generator | None) -> None:
-        bound = 1 / math.sqrt(self.weight.shape[0] + len(self.bias_times))
+        n_bias = 0 if self.bias_times is None else len(self.bias_times)
+        bound = 1 / math.sqrt(self.weight.shape[0] + n_bias)
         with torch.no_grad():
             for parameter in (self.weight, self.bias, self.bias_weight):
                 if parameter is not None:

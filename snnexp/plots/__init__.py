@@ -21,6 +21,8 @@ functions. Figure names (file stems) by family:
   epoch), ``sign_maps`` (excitatory / inhibitory / dormant synapses of each matrix)
 - ``summary``: ``summary`` (one page, config essentials in the caption)
 - ``comparison``: ``untrained_vs_trained`` (``epoch_0`` against the savepoint)
+- ``graph`` (graphs of blocks): ``graph`` (the blocks in execution order, their edges, delays
+  and cycles)
 """
 
 from __future__ import annotations
@@ -218,7 +220,18 @@ def _plan(run_dir: Path, epoch_dir: Path) -> list[FigureJob]:
         jobs += _split_jobs(run, split, outputs)
     jobs += _weight_jobs(run)
     jobs += _savepoint_jobs(run)
+    if config_value(run.config, "model.blocks"):
+        jobs.append(FigureJob("graph", lambda: _graph_figure(run)))
     return jobs
+
+
+def _graph_figure(run: _Run) -> Figure:
+    """The drawing of the run's graph of blocks, rebuilt from its config.yaml."""
+    from snnexp.config import config_from_dict
+    from snnexp.graph.build import graph_spec
+    from snnexp.plots.graph import plot_graph
+
+    return plot_graph(graph_spec(config_from_dict(run.config)), title=run.heading)
 
 
 def _curve_jobs(run: _Run) -> list[FigureJob]:

@@ -11,12 +11,11 @@ same encoder in each step, and the ratio printed.
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Callable
 
 import torch
-from timing import cross_entropy_step, peak_memory_text, seconds_per_call
+from timing import cross_entropy_step, peak_memory_text, seconds_per_call, step_arguments
 from torch import nn
 
 from snnexp.data.encoding import SpikeEncoder
@@ -78,12 +77,7 @@ def snntorch_step(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=25)
-    parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--device", default="auto")
-    args = parser.parse_args()
+    args = step_arguments(__doc__.split("\n")[0], repeats=20)
     device = resolve_device(args.device)
     generator = torch.Generator().manual_seed(0)
     times = torch.rand((args.batch, SIZES[0]), generator=generator).to(device)

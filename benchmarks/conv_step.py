@@ -13,12 +13,11 @@ and the ratio printed (> 1: snnexp is faster).
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Callable
 
 import torch
-from timing import cross_entropy_step, peak_memory_text, seconds_per_call
+from timing import cross_entropy_step, peak_memory_text, seconds_per_call, step_arguments
 from torch import nn
 
 from snnexp.config import config_from_dict
@@ -101,12 +100,7 @@ def snntorch_step(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=25)
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--device", default="auto")
-    args = parser.parse_args()
+    args = step_arguments(__doc__.split("\n")[0], repeats=10)
     device = resolve_device(args.device)
     generator = torch.Generator().manual_seed(0)
     pixels = torch.rand((args.batch, 784), generator=generator)

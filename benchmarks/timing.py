@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import resource
 import time
 from collections.abc import Callable
@@ -46,3 +47,13 @@ def peak_memory_text(device: torch.device) -> str:
         return f"peak memory {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB (CUDA allocated)"
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return f"peak memory {peak:.0f} MiB (RSS)"
+
+
+def step_arguments(description: str, repeats: int) -> argparse.Namespace:
+    """The options of the training-step benchmarks: --batch, --steps, --repeats, --device."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=25)
+    parser.add_argument("--repeats", type=int, default=repeats)
+    parser.add_argument("--device", default="auto")
+    return parser.parse_args()

@@ -18,6 +18,7 @@ import click
 from tqdm.auto import tqdm
 
 from snnexp import __version__
+from snnexp.choices import SPLITS
 from snnexp.config import (
     DATASET_SHAPES,
     ConfigError,
@@ -30,7 +31,6 @@ from snnexp.results import (
     CONFIG_FILE,
     HISTORY_FILE,
     LOG_FILE,
-    SPLITS,
     atomic_write_text,
     export_run,
     load_checkpoint,

@@ -39,6 +39,8 @@ from typing import Any
 
 import yaml
 
+from snnexp.choices import NEURON_MODELS, READOUTS, RESETS
+
 logger = logging.getLogger(__name__)
 
 DATASET_SHAPES: dict[str, tuple[int, int]] = {
@@ -69,11 +71,9 @@ SEQUENCE_LENGTH = 784
 FIRST_SPIKE_LOSSES = ("ttfs", "mse")
 TIME_STEPPED_LOSSES = ("cross_entropy", "mse_count")
 LOSS_TYPES = (*FIRST_SPIKE_LOSSES, *TIME_STEPPED_LOSSES)
-NEURON_TYPES = ("synaptic", "leaky", "alif", "alpha", "lapicque")
-RESETS = ("subtract", "zero")
+NEURON_TYPES = NEURON_MODELS
 ENCODINGS = ("latency", "rate", "threshold_crossing", "direct")
 OUTPUT_LAYERS = ("spiking", "membrane")
-READOUTS = ("spike_count", "max_membrane", "mean_membrane", "first_spike")
 WEIGHT_INITS = ("normal", "uniform_fan_in")
 SURROGATES = ("fast_sigmoid", "arctan", "triangle")
 OPTIMIZER_TYPES = ("adam", "sgd")

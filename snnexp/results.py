@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from snnexp.choices import SPLITS
 from snnexp.errors import ResultsError
 
 logger = logging.getLogger(__name__)
@@ -57,8 +58,6 @@ HISTORY_COLUMNS = (
 )
 HIDDEN_PREFIX = "hidden_"
 """Saved outputs of the hidden layers: hidden_times_<k> (first-spike), hidden_counts_<k> (BPTT)."""
-SPLITS = ("train", "val", "test")
-"""The data splits of every run, in the order they are evaluated and saved."""
 _SAVEPOINT_NAME = re.compile(r"^epoch_(\d+)$")
 
 

@@ -20,6 +20,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from snnexp.choices import READOUTS
 from snnexp.data.encoding import SpikeEncoder, latency_spike_train
 from snnexp.neurons.surrogate import Surrogate
 from snnexp.neurons.time_stepped import (
@@ -35,7 +36,6 @@ CHUNK_STEPS = 100
 """Steps simulated per chunk: without gradients, memory depends on this, not on the steps."""
 EVAL_SEED = 0
 """Seed of random input spike trains (rate code) when no generator is given (evaluation)."""
-READOUTS = ("spike_count", "max_membrane", "mean_membrane", "first_spike")
 
 
 class SpikingNeurons(nn.Module):

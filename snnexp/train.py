@@ -22,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from snnexp import __version__
+from snnexp.choices import SPLITS
 from snnexp.config import ExperimentConfig, config_to_dict
 from snnexp.data import EncodedSplit, load_split
 from snnexp.data.encoding import intensity
@@ -40,7 +41,6 @@ from snnexp.layers import FirstSpikeNetwork
 from snnexp.losses import ReadoutLoss, SpikeTimeLoss
 from snnexp.results import (
     HISTORY_COLUMNS,
-    SPLITS,
     atomic_write_bytes,
     history_rows,
     save_savepoint,

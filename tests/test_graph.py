@@ -284,7 +284,7 @@ def test_conv_inference_memory_is_flat_in_the_steps(encoding):
             "unknown key 'feature' for a linear block; did you mean 'features'?",
         ),
         ([{"type": "linear", "features": 0}, OUT], "features must be an integer >= 1, got 0"),
-        ([LIN, {"type": "neurons", "model": "lif"}], "model must be one of leaky, synaptic"),
+        ([LIN, {"type": "neurons", "model": "lif"}], "model must be one of synaptic, leaky"),
         ([LIN, {"type": "dropout", "p": 1.0}, OUT], "p must be a number in [0, 1), got 1.0"),
         ([{**LIN, "inputs": []}, OUT], "inputs must be a non-empty list of block names"),
         ([{**LIN, "inputs": [3]}, OUT], "cannot read the input 3; write inputs: [NAME, ...]"),

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from snnexp.choices import SPLITS
 from snnexp.data.encoding import latency_encode
 from snnexp.data.mnist import DATASETS as MNIST_DATASETS
 from snnexp.data.mnist import data_root, load_mnist_split
@@ -32,8 +33,6 @@ __all__ = [
     "load_split",
     "yin_yang",
 ]
-
-SPLITS = ("train", "val", "test")
 
 
 @dataclass

@@ -26,8 +26,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from snnexp.choices import NEURON_MODELS, RESETS
 from snnexp.graph.blocks import BLOCK_TYPES, REQUIRED, Shape
-from snnexp.neurons.time_stepped import NEURON_MODELS, RESETS
 
 INPUT = "input"
 """The name of the encoded data in ``inputs``."""

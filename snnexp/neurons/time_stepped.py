@@ -31,10 +31,9 @@ from typing import NamedTuple
 
 import torch
 
+from snnexp.choices import NEURON_MODELS, RESETS
 from snnexp.neurons.surrogate import Surrogate, spike
 
-NEURON_MODELS = ("leaky", "synaptic", "alif", "alpha", "lapicque")
-RESETS = ("subtract", "zero")
 Scalar = float | torch.Tensor
 
 

@@ -172,7 +172,7 @@ def image_times(batch: int, seed: int = 0) -> torch.Tensor:
     return 0.15 + torch.rand(batch, 256, generator=gen, dtype=torch.float64) * 1.85
 
 
-def test_conv_shapes_and_direct_input_computed_once():
+def test_conv_shapes():
     network = build(
         CONV, dataset="16x16_mnist", readout="mean_membrane", sim_time=1.0, **{"dt": 0.1}
     )
@@ -183,18 +183,6 @@ def test_conv_shapes_and_direct_input_computed_once():
     network.eval()
     times = image_times(5)
     assert network(times)[0].shape == (5, 10)
-    direct = (
-        build(
-            CONV,
-            dataset="16x16_mnist",
-            readout="mean_membrane",
-            sim_time=1.0,
-            dataset_encoding="direct",
-        )
-        if False
-        else None
-    )
-    assert direct is None
 
 
 def test_direct_encoding_is_the_image_in_every_step():

@@ -586,7 +586,7 @@ def test_legacy_yin_yang_maps_every_value() -> None:
 
 
 def test_legacy_ignored_key_is_logged(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="snnexp.config"):
+    with caplog.at_level(logging.INFO, logger="snnexp.config.legacy"):
         legacy_config_from_dict(LEGACY_YIN_YANG)
     assert "print_step_percent" in caplog.text
 

@@ -19,9 +19,11 @@ from timing import cross_entropy_step, peak_memory_text, seconds_per_call, step_
 from torch import nn
 
 from snnexp.data.encoding import SpikeEncoder
-from snnexp.experiment import resolve_device
-from snnexp.neurons.surrogate import Surrogate
-from snnexp.spiking import SpikingLayer, SpikingNeurons, TimeSteppedNetwork
+from snnexp.functional.surrogate import Surrogate
+from snnexp.modules.neurons import SpikingNeurons
+from snnexp.modules.stepped_layer import SpikingLayer
+from snnexp.modules.time_stepped import TimeSteppedNetwork
+from snnexp.run.build import resolve_device
 
 SIZES = (784, 1000, 10)
 BETA = 0.95

@@ -21,8 +21,8 @@ from timing import cross_entropy_step, peak_memory_text, seconds_per_call, step_
 from torch import nn
 
 from snnexp.config import config_from_dict
-from snnexp.experiment import build_network, resolve_device
 from snnexp.graph import GraphNetwork
+from snnexp.run.build import build_network, resolve_device
 
 BETA = 0.5
 SLOPE = 25.0

@@ -27,9 +27,9 @@ from timing import synchronize
 
 from snnexp.config import load_config
 from snnexp.data import load_split
-from snnexp.experiment import neuron_params, resolve_device
-from snnexp.neurons import causal_scan
-from snnexp.neurons.first_spike import first_spike_et
+from snnexp.functional.event import scan
+from snnexp.functional.event.et import first_spike_et
+from snnexp.run.build import neuron_params, resolve_device
 
 
 def main() -> None:
@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     args = parser.parse_args()
     device = resolve_device(args.device)
-    causal_scan.COMPILED_CPU_SCAN = not args.torch_engine
+    scan.COMPILED_CPU_SCAN = not args.torch_engine
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
 
     cfg = load_config(args.config)

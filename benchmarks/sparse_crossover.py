@@ -17,7 +17,7 @@ import argparse
 import torch
 from timing import seconds_per_call
 
-from snnexp.experiment import resolve_device
+from snnexp.run.build import resolve_device
 
 DENSITIES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 

@@ -27,7 +27,7 @@ from snnexp.config import (
     load_config,
 )
 from snnexp.errors import SnnexpError
-from snnexp.results import (
+from snnexp.run.results import (
     CONFIG_FILE,
     HISTORY_FILE,
     LOG_FILE,
@@ -217,7 +217,7 @@ def train(
     writes experiment_results/yin_yang_<date>_<time>/ with config.yaml, history.csv,
     log.txt and one epoch_<N>/ folder per savepoint (epoch_0 = untrained).
     """
-    from snnexp.train import Trainer
+    from snnexp.run.trainer import Trainer
 
     _setup_logging()
     cfg = _with_overrides(load_config(config, settings), device, seed)
@@ -296,8 +296,8 @@ def inference(
       snnexp inference experiment_results/yin_yang_2026-11-24_10-31-07/epoch_300
       snnexp inference experiment_results/yin_yang_2026-11-24_10-31-07 --simulator stepped --dt 0.01
     """
-    from snnexp.experiment import is_time_stepped
-    from snnexp.inference import evaluate_saved, load_saved_network
+    from snnexp.run.build import is_time_stepped
+    from snnexp.run.inference import evaluate_saved, load_saved_network
 
     _setup_logging()
     saved = load_saved_network(results_dir, epoch, device)
@@ -378,7 +378,7 @@ def eval_command(
       snnexp eval experiment_results/yin_yang_2026-11-24_10-31-07 --all-epochs --out figs
     """
     from snnexp.plots import check_figure_names, figure_names, render_figures
-    from snnexp.results import list_savepoints
+    from snnexp.run.results import list_savepoints
 
     _setup_logging()
     if all_epochs and epoch is not None:
@@ -444,8 +444,8 @@ def continue_command(
     trains epochs 301..500 into the same folder, saving at 400 and 500. Without SAVEPOINTS
     it trains on to the config's training.epochs.
     """
-    from snnexp.inference import read_run_config
-    from snnexp.train import Trainer
+    from snnexp.run.inference import read_run_config
+    from snnexp.run.trainer import Trainer
 
     run_dir, epoch_dir = resolve_savepoint(results_dir, epoch)
     cfg = _with_overrides(read_run_config(run_dir), device, None)

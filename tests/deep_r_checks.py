@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from snnexp.rewiring import DeepR
+from snnexp.rules.deep_r import DeepR
 
 
 def assert_step_invariants(

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from snnexp.cli import main
 from snnexp.config import ConfigError, config_from_dict, load_config
-from snnexp.experiment import build_network
-from snnexp.spiking import TimeSteppedNetwork
+from snnexp.modules.time_stepped import TimeSteppedNetwork
+from snnexp.run.build import build_network
 
 CONFIGS = Path(__file__).resolve().parents[1] / "experiment_configs"
 

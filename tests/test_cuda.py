@@ -20,11 +20,11 @@ from snnexp.data.encoding import (
     interpolated_latency_spike_train,
     latency_spike_train,
 )
-from snnexp.inference import evaluate_saved, load_saved_network
-from snnexp.neurons.first_spike import DEFAULT_NEURON, first_spike_et
-from snnexp.neurons.first_spike_dt import DEFAULT_DT_NEURON, first_spike_dt
-from snnexp.neurons.stepped import SteppedParams, simulate_layer
-from snnexp.rewiring import DeepR, RewiringParams
+from snnexp.functional.cuba_exact import SteppedParams, simulate_layer
+from snnexp.functional.event.dt import DEFAULT_DT_NEURON, first_spike_dt
+from snnexp.functional.event.et import DEFAULT_NEURON, first_spike_et
+from snnexp.rules.deep_r import DeepR, RewiringParams
+from snnexp.run.inference import evaluate_saved, load_saved_network
 
 pytestmark = pytest.mark.skipif(
     not torch.cuda.is_available(),

@@ -8,10 +8,10 @@ import torch
 from numeric import numeric_gradient
 
 from snnexp.config import config_from_dict
-from snnexp.experiment import build_network
-from snnexp.layers import FIRST_SPIKE_FUNCTIONS, FirstSpikeLayer
-from snnexp.neurons.first_spike import NeuronParams
-from snnexp.neurons.first_spike_dt import DEFAULT_DT_NEURON, dt_spike_times, first_spike_dt
+from snnexp.functional.event.dt import DEFAULT_DT_NEURON, dt_spike_times, first_spike_dt
+from snnexp.functional.event.et import NeuronParams
+from snnexp.modules.first_spike import FIRST_SPIKE_FUNCTIONS, FirstSpikeLayer
+from snnexp.run.build import build_network
 
 
 def _with_bias(times: torch.Tensor, bias_time: float = 0.9) -> torch.Tensor:

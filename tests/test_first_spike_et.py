@@ -9,9 +9,9 @@ import pytest
 import torch
 from numeric import numeric_gradient
 
-from snnexp.neurons import causal_scan
-from snnexp.neurons.first_spike import NeuronParams, et_spike_times, first_spike_et
-from snnexp.neurons.lambertw import lambertw0
+from snnexp.functional.event import scan
+from snnexp.functional.event.et import NeuronParams, et_spike_times, first_spike_et
+from snnexp.functional.lambertw import lambertw0
 
 
 def test_lambertw_solves_defining_equation():
@@ -272,12 +272,12 @@ def test_scan_blocks_phases_and_threads_give_identical_times_and_gradients(
         torch.where(torch.isfinite(out), out * out, 0.0).sum().backward()
         return out.detach(), w.grad, t.grad
 
-    monkeypatch.setattr(causal_scan, "COMPILED_CPU_SCAN", False)
+    monkeypatch.setattr(scan, "COMPILED_CPU_SCAN", False)
     expected = run()
-    monkeypatch.setattr(causal_scan, "PAIR_BLOCK", pair_block)
-    monkeypatch.setattr(causal_scan, "DENSE_FRACTION", dense_fraction)
-    monkeypatch.setattr(causal_scan, "PARALLEL_SIZE", 0)
-    monkeypatch.setattr(causal_scan, "PARALLEL_BLOCKS", 1)
+    monkeypatch.setattr(scan, "PAIR_BLOCK", pair_block)
+    monkeypatch.setattr(scan, "DENSE_FRACTION", dense_fraction)
+    monkeypatch.setattr(scan, "PARALLEL_SIZE", 0)
+    monkeypatch.setattr(scan, "PARALLEL_BLOCKS", 1)
     torch_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:

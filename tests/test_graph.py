@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from snnexp.config import ConfigError, config_from_dict
-from snnexp.experiment import build_network
 from snnexp.graph import GraphNetwork, parse_blocks
 from snnexp.graph.spec import GraphError
+from snnexp.run.build import build_network
 
 LEAKY = {"type": "leaky", "tau_mem": 1.0, "threshold": 0.5}
 LIN = {"type": "linear", "features": 3}
@@ -207,7 +207,7 @@ def test_direct_encoding_is_the_image_in_every_step():
 MEMORY_SCRIPT = """
 import resource, torch
 from snnexp.config import config_from_dict
-from snnexp.experiment import build_network
+from snnexp.run.build import build_network
 torch.set_num_threads(1)
 blocks = [{{"type": "conv2d", "channels": 8, "kernel": 3}}, {{"type": "neurons"}},
           {{"type": "max_pool2d", "kernel": 2}}, {{"type": "flatten"}},
@@ -383,17 +383,17 @@ def test_several_problems_are_reported_together():
 
 
 def test_layers_too_large_to_save_keep_their_mean_counts(monkeypatch):
-    from snnexp import train
     from snnexp.data import EncodedSplit
-    from snnexp.experiment import build_loss
+    from snnexp.run import evaluate
+    from snnexp.run.build import build_loss
 
     cfg = config_from_dict(config(CYCLE))
     network = build_network(cfg, torch.Generator().manual_seed(4))
     times = input_times(16)
     split = EncodedSplit("test", times, torch.arange(16) % 3, None)
-    whole = train.evaluate(network, build_loss(cfg), split, batch_size=5)
-    monkeypatch.setattr(train, "MAX_SAVED_HIDDEN_VALUES", 16 * 12 - 1)
-    means = train.evaluate(network, build_loss(cfg), split, batch_size=5)
+    whole = evaluate.evaluate(network, build_loss(cfg), split, batch_size=5)
+    monkeypatch.setattr(evaluate, "MAX_SAVED_HIDDEN_VALUES", 16 * 12 - 1)
+    means = evaluate.evaluate(network, build_loss(cfg), split, batch_size=5)
     assert means.hidden == [None, None, None]
     for full, mean in zip(whole.hidden, means.hidden_means, strict=True):
         torch.testing.assert_close(mean, full.mean(dim=0))

@@ -8,9 +8,15 @@ import pytest
 import torch
 
 from snnexp.config import config_from_dict
-from snnexp.layers import FirstSpikeLayer, FirstSpikeNetwork
-from snnexp.losses import MISSING_SPIKE_LOSS, SpikeTimeLoss, predict_closest, predict_earliest
-from snnexp.train import Trainer, add_input_noise, bump_weights, layer_missing_spikes
+from snnexp.losses.spike_time import (
+    MISSING_SPIKE_LOSS,
+    SpikeTimeLoss,
+    predict_closest,
+    predict_earliest,
+)
+from snnexp.modules.first_spike import FirstSpikeLayer, FirstSpikeNetwork
+from snnexp.rules.weight_bumping import bump_weights, layer_missing_spikes
+from snnexp.run.trainer import Trainer, add_input_noise
 
 INF = math.inf
 

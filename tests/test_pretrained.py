@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from snnexp.errors import DataError
-from snnexp.inference import evaluate_saved, load_saved_network
-from snnexp.results import load_outputs
+from snnexp.run.inference import evaluate_saved, load_saved_network
+from snnexp.run.results import load_outputs
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

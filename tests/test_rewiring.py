@@ -13,8 +13,8 @@ from deep_r_checks import assert_step_invariants
 
 from snnexp.cli import main
 from snnexp.config import ConfigError, config_from_dict
-from snnexp.layers import FirstSpikeLayer, FirstSpikeNetwork
-from snnexp.rewiring import (
+from snnexp.modules.first_spike import FirstSpikeLayer, FirstSpikeNetwork
+from snnexp.rules.deep_r import (
     REGROWN_THETA,
     DeepR,
     RewiringParams,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from snnexp.neurons import causal_scan
-from snnexp.neurons.first_spike import NeuronParams, first_spike_et
-from snnexp.neurons.first_spike_dt import DEFAULT_DT_NEURON, first_spike_dt
+from snnexp.functional.event import scan
+from snnexp.functional.event.dt import DEFAULT_DT_NEURON, first_spike_dt
+from snnexp.functional.event.et import NeuronParams, first_spike_et
 
 RULES = {
     "et": (first_spike_et, NeuronParams(), 0.06),
@@ -45,7 +45,7 @@ def test_compiled_scan_matches_the_torch_engine(monkeypatch, rule, seed):
     layer, params, scale = RULES[rule]
     times, weights = _layer_inputs(seed, scale)
     compiled = _run(layer, params, times, weights)
-    monkeypatch.setattr(causal_scan, "COMPILED_CPU_SCAN", False)
+    monkeypatch.setattr(scan, "COMPILED_CPU_SCAN", False)
     reference = _run(layer, params, times, weights)
 
     assert torch.equal(torch.isinf(compiled[0]), torch.isinf(reference[0]))
@@ -70,8 +70,8 @@ def test_compiled_scan_is_bitwise_identical_in_one_or_several_threads(monkeypatc
     summed in thread order, so only the gradients' last bits may depend on the thread count."""
     layer, params, scale = RULES[rule]
     times, weights = _layer_inputs(6, scale)
-    monkeypatch.setattr(causal_scan, "PARALLEL_SIZE", 0)
-    monkeypatch.setattr(causal_scan, "PARALLEL_BLOCKS", 1)
+    monkeypatch.setattr(scan, "PARALLEL_SIZE", 0)
+    monkeypatch.setattr(scan, "PARALLEL_BLOCKS", 1)
     threads = torch.get_num_threads()
     results = []
     try:

@@ -13,10 +13,7 @@ import yaml
 from click.testing import CliRunner
 
 from snnexp.cli import main
-from snnexp.layers import FirstSpikeLayer, FirstSpikeNetwork
-from snnexp.neurons.first_spike import NeuronParams, et_spike_times
-from snnexp.neurons.first_spike_dt import dt_spike_times
-from snnexp.neurons.stepped import (
+from snnexp.functional.cuba_exact import (
     SteppedParams,
     cuba_step,
     initial_state,
@@ -24,7 +21,9 @@ from snnexp.neurons.stepped import (
     simulate_layer,
     simulate_network,
 )
-from snnexp.stepped_network import SteppedNetwork
+from snnexp.functional.event.dt import dt_spike_times
+from snnexp.functional.event.et import NeuronParams, et_spike_times
+from snnexp.modules.first_spike import FirstSpikeLayer, FirstSpikeNetwork, SteppedNetwork
 
 DT = 1e-3
 GRAZE_TOLERANCE = 1e-4

@@ -18,10 +18,12 @@ from snnexp.data.encoding import (
     rate_spike_train,
     threshold_crossing_spike_train,
 )
-from snnexp.losses import ReadoutLoss, predict_unique_max, rate_penalty
-from snnexp.neurons.surrogate import Surrogate, spike
-from snnexp.neurons.time_stepped import StepParams, initial_state, neuron_step
-from snnexp.spiking import Leaky, Readout, SpikingLayer, SpikingNeurons
+from snnexp.functional.stepped.base import StepParams, initial_state, neuron_step
+from snnexp.functional.surrogate import Surrogate, spike
+from snnexp.losses.readout import ReadoutLoss, predict_unique_max, rate_penalty
+from snnexp.modules.neurons import Leaky, SpikingNeurons
+from snnexp.modules.readout import Readout
+from snnexp.modules.stepped_layer import SpikingLayer
 
 NO_SURROGATE = Surrogate()
 
@@ -286,7 +288,9 @@ def test_rate_penalty_and_mse_count():
 MEMORY_SCRIPT = """
 import resource, torch
 from snnexp.data.encoding import SpikeEncoder
-from snnexp.spiking import SpikingLayer, SpikingNeurons, TimeSteppedNetwork
+from snnexp.modules.neurons import SpikingNeurons
+from snnexp.modules.stepped_layer import SpikingLayer
+from snnexp.modules.time_stepped import TimeSteppedNetwork
 torch.set_num_threads(1)
 layers = [SpikingLayer(50, SpikingNeurons(400, "leaky", dt=1.0, tau_mem=20.0)),
           SpikingLayer(400, SpikingNeurons(10, "leaky", dt=1.0, tau_mem=20.0))]

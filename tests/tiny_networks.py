@@ -5,7 +5,9 @@ from __future__ import annotations
 import torch
 
 from snnexp.data.encoding import SpikeEncoder
-from snnexp.spiking import SpikingLayer, SpikingNeurons, TimeSteppedNetwork
+from snnexp.modules.neurons import SpikingNeurons
+from snnexp.modules.stepped_layer import SpikingLayer
+from snnexp.modules.time_stepped import TimeSteppedNetwork
 
 
 def tiny_network(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from snnexp.choices import NEURON_MODELS
+from snnexp.functional.stepped import NEURON_MODELS
 
 DATASET_SHAPES: dict[str, tuple[int, int]] = {
     "yin_yang": (4, 3),
@@ -181,7 +181,7 @@ class SurrogateConfig:
 SIGN_MODES = ("free", "dale")
 SCOPES = ("per_layer", "global")
 BIAS_SYNAPSES = ("rewired", "dense")
-"""Choices of learning.rewiring.signs, .scope and .bias_synapses (DEEP R, snnexp.rewiring)."""
+"""Choices of learning.rewiring.signs, .scope and .bias_synapses (DEEP R, snnexp.rules.deep_r)."""
 
 
 @dataclass

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from snnexp.results import atomic_write_bytes
+from snnexp.run.results import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 

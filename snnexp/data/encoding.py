@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from snnexp.neurons.time_grid import in_steps
+from snnexp.functional.time_grid import in_steps
 
 
 def latency_encode(

@@ -22,15 +22,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from snnexp.data.encoding import latency_spike_train
-from snnexp.neurons.surrogate import Surrogate
-from snnexp.neurons.time_stepped import (
+from snnexp.functional.stepped.base import (
     NeuronState,
     StepParams,
     integrator_step,
     neuron_step,
     threshold_of,
 )
-from snnexp.spiking import SpikingNeurons
+from snnexp.functional.surrogate import Surrogate
+from snnexp.modules.neurons import SpikingNeurons
 
 Shape = tuple[int, ...]
 Trace = dict[str, torch.Tensor]
@@ -216,7 +216,7 @@ class Dropout(Block):
 
 class Neurons(Block):
     """A population of time-stepped neurons over any feature shape (a feature map of a
-    convolution, or a vector), one of the models of :mod:`snnexp.neurons.time_stepped`.
+    convolution, or a vector), one of the models of :mod:`snnexp.functional.stepped.base`.
 
     ``recurrent`` adds all-to-all recurrent weights R (no self-connections) over the flattened
     population: the current of step t gains z_{t-1} R. ``spiking: false`` makes the block a

@@ -9,10 +9,10 @@ import torch
 
 from snnexp.data.encoding import SpikeEncoder
 from snnexp.dtypes import DTYPES
+from snnexp.functional.surrogate import Surrogate
 from snnexp.graph.blocks import BLOCK_TYPES, NEURON_PARAMETERS, BuildContext
 from snnexp.graph.network import GraphNetwork
 from snnexp.graph.spec import GraphSpec, parse_blocks
-from snnexp.neurons.surrogate import Surrogate
 
 if TYPE_CHECKING:
     from snnexp.config import ExperimentConfig, NeuronConfig

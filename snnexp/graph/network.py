@@ -25,7 +25,7 @@ from torch import nn
 from snnexp.data.encoding import SpikeEncoder, intensity
 from snnexp.graph.blocks import Block, Neurons
 from snnexp.graph.spec import INPUT, Edge, GraphSpec
-from snnexp.spiking import CHUNK_STEPS, EVAL_SEED, SteppedReadoutNetwork
+from snnexp.modules.readout import CHUNK_STEPS, EVAL_SEED, SteppedReadoutNetwork
 
 
 @dataclass(frozen=True)
@@ -61,8 +61,8 @@ class GraphNetwork(SteppedReadoutNetwork):
 
     ``forward`` returns the read-out scores ``(batch, classes)`` and the spike counts
     ``(batch, n)`` of every spiking neurons block except the label layer (n: its neurons,
-    flattened), as :class:`snnexp.spiking.TimeSteppedNetwork` does. ``generator`` feeds random
-    encoders during training; without one, a fixed seed is used.
+    flattened), as :class:`snnexp.modules.time_stepped.TimeSteppedNetwork` does. ``generator``
+    feeds random encoders during training; without one, a fixed seed is used.
     """
 
     def __init__(

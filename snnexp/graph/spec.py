@@ -26,7 +26,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from snnexp.choices import NEURON_MODELS, RESETS
+from snnexp.choices import RESETS
+from snnexp.functional.stepped import NEURON_MODELS
 from snnexp.graph.blocks import BLOCK_TYPES, REQUIRED, Shape
 
 INPUT = "input"

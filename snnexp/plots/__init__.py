@@ -405,7 +405,7 @@ def _weight_jobs(run: _Run) -> list[FigureJob]:
 
     @functools.cache
     def checkpoint() -> dict:
-        from snnexp.results import load_checkpoint  # torch is only needed here
+        from snnexp.run.results import load_checkpoint
 
         return load_checkpoint(run.epoch_dir)
 

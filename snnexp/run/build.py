@@ -12,14 +12,17 @@ from snnexp.config import TIME_STEPPED_RULES, ExperimentConfig, n_steps
 from snnexp.data.encoding import SpikeEncoder
 from snnexp.dtypes import DTYPES
 from snnexp.errors import SnnexpError
+from snnexp.functional.event.et import NeuronParams
+from snnexp.functional.surrogate import Surrogate
 from snnexp.graph.build import build_graph_network
 from snnexp.graph.network import GraphNetwork
-from snnexp.layers import FIRST_SPIKE_FUNCTIONS, FirstSpikeLayer, FirstSpikeNetwork
-from snnexp.losses import ReadoutLoss, SpikeTimeLoss
-from snnexp.neurons.first_spike import NeuronParams
-from snnexp.neurons.surrogate import Surrogate
-from snnexp.rewiring import DeepR, RewiringParams, rewired_weights_and_bias_rows
-from snnexp.spiking import SpikingLayer, SpikingNeurons, TimeSteppedNetwork
+from snnexp.losses.readout import ReadoutLoss
+from snnexp.losses.spike_time import SpikeTimeLoss
+from snnexp.modules.first_spike import FIRST_SPIKE_FUNCTIONS, FirstSpikeLayer, FirstSpikeNetwork
+from snnexp.modules.neurons import SpikingNeurons
+from snnexp.modules.stepped_layer import SpikingLayer
+from snnexp.modules.time_stepped import TimeSteppedNetwork
+from snnexp.rules.deep_r import DeepR, RewiringParams, rewired_weights_and_bias_rows
 
 
 def resolve_device(name: str) -> torch.device:
@@ -58,7 +61,7 @@ def build_network(
     where ``model.blocks`` is given.
 
     ``training=False`` builds it for evaluation only, where ``model.simulator: stepped`` is
-    allowed for first-spike networks (see :mod:`snnexp.stepped_network`).
+    allowed for first-spike networks (see :mod:`snnexp.modules.first_spike`).
     """
     rule = cfg.learning.rule
     if cfg.model.blocks:

@@ -1,4 +1,7 @@
-"""torch.nn.Module shells around the exact first-spike math (what a notebook user imports).
+"""torch.nn.Module shells around the exact first-spike math (what a notebook user imports), and
+:class:`SteppedNetwork`, the same weights evaluated with the exact-propagator stepped simulator
+(the published code's ``use_forward_integrator``; evaluation only: training always uses the
+exact times and their exact gradients).
 
 >>> layer = FirstSpikeLayer(4, 120, bias_times=[0.9])
 >>> hidden_times = layer(input_times)        # (batch, 4) -> (batch, 120), +inf = no spike
@@ -11,8 +14,9 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from snnexp.neurons.first_spike import DEFAULT_NEURON, NeuronParams, first_spike_et
-from snnexp.neurons.first_spike_dt import first_spike_dt
+from snnexp.functional.cuba_exact import simulate_network
+from snnexp.functional.event.dt import first_spike_dt
+from snnexp.functional.event.et import DEFAULT_NEURON, NeuronParams, first_spike_et
 
 SpikeFunction = Callable[[torch.Tensor, torch.Tensor, NeuronParams, "float | None"], torch.Tensor]
 
@@ -91,3 +95,31 @@ class FirstSpikeNetwork(nn.Module):
             times = layer(times)
             hidden.append(times)
         return hidden.pop(), hidden
+
+
+class SteppedNetwork(nn.Module):
+    """The weights of ``network`` simulated in steps of ``dt`` over [0, sim_time]."""
+
+    def __init__(self, network: FirstSpikeNetwork, dt: float, sim_time: float) -> None:
+        super().__init__()
+        if not 0 < dt < sim_time:
+            raise ValueError(f"need 0 < dt < sim_time, got dt={dt}, sim_time={sim_time}")
+        self.network = network
+        self.dt = dt
+        self.sim_time = sim_time
+
+    @torch.no_grad()
+    def forward(self, input_times: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Input spike times -> (label-layer times, [hidden-layer times, ...]), +inf = no spike."""
+        layers = self.network.layers
+        return simulate_network(
+            input_times,
+            [layer.weight for layer in layers],
+            [layer.bias_times for layer in layers],
+            [layer.params for layer in layers],
+            self.dt,
+            self.sim_time,
+        )
+
+    def extra_repr(self) -> str:
+        return f"dt={self.dt}, sim_time={self.sim_time}"

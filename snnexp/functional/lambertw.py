@@ -3,7 +3,7 @@
 W0(z) is the solution w >= -1 of  w * exp(w) = z,  defined for z >= -1/e.
 
 The exact first-spike time of a current-based LIF neuron with tau_mem = tau_syn is
-t = tau (b/a - W0(z)) (see :mod:`snnexp.neurons.first_spike`), so this function sits in every
+t = tau (b/a - W0(z)) (see :mod:`snnexp.functional.event.et`), so this function sits in every
 forward pass. It runs as a few vectorised Halley iterations from a start that is already close
 everywhere, with no round trip to SciPy and no host synchronisation.
 """

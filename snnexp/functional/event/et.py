@@ -22,7 +22,7 @@ W0 the principal branch of Lambert W. The crossing lies in the interval [t_k, t_
 first k for which max_{[t_k, t_{k+1}]} f_k >= c; that maximum is f_k at x* clamped to the
 interval, so the interval is found with cheap arithmetic on cumulative sums, and Lambert W is
 evaluated once per output. The scan over the sorted inputs (chunked, over the outputs that have
-not spiked yet) is :mod:`snnexp.neurons.causal_scan`; this module supplies the ET formulas
+not spiked yet) is :mod:`snnexp.functional.event.scan`; this module supplies the ET formulas
 (:class:`EtRule`).
 
 **Gradients** (implicit function theorem at u(t_out) = theta, Goeltz, Kriener et al. 2021).
@@ -45,9 +45,9 @@ from typing import NamedTuple
 
 import torch
 
-from snnexp.neurons import scan_kernels
-from snnexp.neurons.causal_scan import exact_first_spikes, spike_times
-from snnexp.neurons.lambertw import lambertw0
+from snnexp.functional.event import kernels
+from snnexp.functional.event.scan import exact_first_spikes, spike_times
+from snnexp.functional.lambertw import lambertw0
 
 
 class NeuronParams(NamedTuple):
@@ -69,7 +69,7 @@ DEFAULT_NEURON = NeuronParams()
 
 
 class EtRule:
-    """ET (tau_mem = tau_syn = tau) for :mod:`snnexp.neurons.causal_scan`; x = t / tau.
+    """ET (tau_mem = tau_syn = tau) for :mod:`snnexp.functional.event.scan`; x = t / tau.
 
     Causal set (a, b): f(x) = (a x - b) e^{-x}, peak at x* = 1 + b/a when a > 0, crossing
     x = b/a - W0(-(c/a) e^{b/a}), slope df/dx = a e^{-x} (1 + W0), psp(D) = D e^{-D},
@@ -78,7 +78,7 @@ class EtRule:
 
     psp_peak = 1.0
 
-    kernel = scan_kernels.ET
+    kernel = kernels.ET
 
     def __init__(self, params: NeuronParams) -> None:
         self.unit = params.tau_syn

@@ -1,6 +1,6 @@
 r"""Time-stepped simulation of the current-based LIF neuron: pure step functions over state.
 
-The neuron of :mod:`snnexp.neurons.first_spike` (any tau_mem, tau_syn):
+The neuron of :mod:`snnexp.functional.event.et` (any tau_mem, tau_syn):
 
     C_m du/dt = -g_L (u - E_L) + I(t),      C_m = g_L tau_mem
     tau_syn dI/dt = -I,                     I jumps by w_i at t_i
@@ -44,8 +44,8 @@ from typing import NamedTuple
 
 import torch
 
-from snnexp.neurons.first_spike import NeuronParams
-from snnexp.neurons.time_grid import in_steps
+from snnexp.functional.event.et import NeuronParams
+from snnexp.functional.time_grid import in_steps
 
 
 class SteppedParams(NamedTuple):
@@ -226,7 +226,8 @@ def simulate_network(
 
     Layer k has parameters ``neurons[k]`` and receives the first spikes of layer k - 1 followed
     by its bias spikes ``bias_times[k]`` (the last rows of ``weights[k]``), as in
-    :class:`snnexp.layers.FirstSpikeLayer`. Returns (label-layer times, [hidden-layer times]).
+    :class:`snnexp.modules.first_spike.FirstSpikeLayer`. Returns (label-layer times,
+    [hidden-layer times]).
     """
     times = input_times
     layers: list[torch.Tensor] = []

@@ -12,7 +12,7 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,10 @@ from snnexp.config import ExperimentConfig, config_to_dict
 from snnexp.data import EncodedSplit, load_split
 from snnexp.data.encoding import intensity
 from snnexp.errors import ResultsError, TrainingError
-from snnexp.experiment import (
+from snnexp.modules.readout import SteppedReadoutNetwork
+from snnexp.rules.deep_r import rewired_weights
+from snnexp.rules.weight_bumping import BumpState, bump_weights, layer_missing_spikes
+from snnexp.run.build import (
     DTYPES,
     build_loss,
     build_network,
@@ -37,88 +40,33 @@ from snnexp.experiment import (
     is_time_stepped,
     resolve_device,
 )
-from snnexp.layers import FirstSpikeNetwork
-from snnexp.losses import ReadoutLoss, SpikeTimeLoss
-from snnexp.results import (
+from snnexp.run.evaluate import EvalResult, evaluate
+from snnexp.run.results import (
     HISTORY_COLUMNS,
     atomic_write_bytes,
     history_rows,
     save_savepoint,
     write_history,
 )
-from snnexp.rewiring import rewired_weights
-from snnexp.spiking import SteppedReadoutNetwork
 
 logger = logging.getLogger(__name__)
 
+
 CHECKPOINT_FORMAT = 1
-MAX_SAVED_HIDDEN_VALUES = 5_000_000
-Loss = SpikeTimeLoss | ReadoutLoss
+
+
 PROGRESS_FILE = "progress.png"
+
+
 PROGRESS_INTERVAL_S = 10.0
 """The live training-curve plot in the result folder is redrawn at most this often."""
+
+
 TRACE_SPLIT = "test"
+
+
 TRACE_SAMPLES = 4
 """Time-stepped savepoints store every step of the first TRACE_SAMPLES test samples."""
-
-
-@dataclass
-class EvalResult:
-    """Outputs of a network on a whole split (tensors on the CPU). ``hidden`` holds None for a
-    layer with more than MAX_SAVED_HIDDEN_VALUES values over the split (not kept, not saved)."""
-
-    loss: float
-    accuracy: float
-    outputs: torch.Tensor
-    hidden: list[torch.Tensor | None]
-    predictions: torch.Tensor
-    labels: torch.Tensor
-    hidden_means: list[torch.Tensor | None] = field(default_factory=list)
-    """For each layer not kept in ``hidden``, its mean over the samples ``(n,)``."""
-
-
-@torch.no_grad()
-def evaluate(
-    model: torch.nn.Module, loss_fn: Loss, split: EncodedSplit, batch_size: int
-) -> EvalResult:
-    """Loss (mean over samples) and accuracy of ``model`` on ``split``, in batches.
-
-    ``outputs`` are the label spike times (first-spike networks) or the read-out scores
-    (time-stepped networks), ``hidden`` the hidden layers' spike times or spike counts.
-    """
-    outputs, losses = [], []
-    hidden: list[list[torch.Tensor] | None] = []
-    sums: list[torch.Tensor | float | None] = []
-    n_samples = len(split.labels)
-    for start in range(0, n_samples, batch_size):
-        times = split.input_times[start : start + batch_size]
-        labels = split.labels[start : start + batch_size]
-        out, hid = model(times)
-        losses.append(loss_fn.per_sample(out, labels))
-        outputs.append(out)
-        if not hidden:
-            hidden = [
-                [] if layer[0].numel() * n_samples <= MAX_SAVED_HIDDEN_VALUES else None
-                for layer in hid
-            ]
-            sums = [0.0 if kept is None else None for kept in hidden]
-        for k, (kept, layer) in enumerate(zip(hidden, hid, strict=True)):
-            if kept is not None:
-                kept.append(layer)
-            else:
-                sums[k] = sums[k] + layer.sum(dim=0)
-    label_outputs = torch.cat(outputs).cpu()
-    predictions = loss_fn.predict(label_outputs)
-    labels = split.labels.cpu()
-    return EvalResult(
-        loss=torch.cat(losses).mean().item(),
-        accuracy=(predictions == labels).double().mean().item(),
-        outputs=label_outputs,
-        hidden=[None if layer is None else torch.cat(layer).cpu() for layer in hidden],
-        predictions=predictions,
-        labels=labels,
-        hidden_means=[None if total is None else (total / n_samples).cpu() for total in sums],
-    )
 
 
 def add_input_noise(
@@ -132,56 +80,6 @@ def add_input_noise(
 _EPOCH_WITHOUT_STEP_WARNING = r"Detected call of `lr_scheduler.step\(\)` before `optimizer.step"
 """torch's warning when the scheduler steps before any optimizer step: harmless here, where the
 schedule counts epochs and an epoch whose batches all bumped (``skip_step``) made no step."""
-
-
-@dataclass
-class BumpState:
-    """Weight bumping carried across batches: the current bump and the layer bumped last."""
-
-    value: float
-    last_layer: int = -1
-
-
-def layer_missing_spikes(
-    layer_times: list[torch.Tensor],
-    max_missing: list[float],
-    drivable: Sequence[torch.Tensor | None] = (),
-) -> tuple[int, torch.Tensor] | None:
-    """The first layer whose fraction of non-spiking (+inf or NaN) entries exceeds its
-    ``max_missing``, with the mask of its neurons that were silent in at least one sample.
-    ``drivable[k]``, where given, masks the neurons of layer k that bumping can act on (under
-    DEEP R: those with an active input); only they are counted."""
-    for k, times in enumerate(layer_times):
-        silent = ~torch.isfinite(times)
-        mask = drivable[k] if k < len(drivable) else None
-        if mask is not None:
-            silent = silent & mask
-            counted = silent.double().sum() / max(int(mask.sum()) * len(times), 1)
-        else:
-            counted = silent.double().mean()
-        if counted.item() > max_missing[k]:
-            return k, silent.any(dim=0)
-    return None
-
-
-def bump_weights(
-    model: FirstSpikeNetwork,
-    layer: int,
-    silent: torch.Tensor,
-    value: float,
-    targeted: bool,
-    synapses: torch.Tensor | None = None,
-) -> None:
-    """Raise the incoming weights of the silent neurons of ``layer`` (all of them if not
-    ``targeted``) by ``value``; only the ``synapses`` masked True where a mask is given (under
-    DEEP R the active ones: a dormant synapse stays dormant, an inhibitory one is weakened and,
-    once its theta reaches 0, rewired)."""
-    weight = model.layers[layer].weight
-    step = value * (silent.to(weight.dtype) if targeted else torch.ones_like(weight))
-    if synapses is not None:
-        step = step * synapses
-    with torch.no_grad():
-        weight += step
 
 
 @dataclass

@@ -1,11 +1,12 @@
-r"""Compiled CPU kernels of the causal scan (:mod:`snnexp.neurons.causal_scan`), with Numba.
+r"""Compiled CPU kernels of the causal scan (:mod:`snnexp.functional.event.scan`), with Numba.
 
 The same scan as the vectorised torch engine, written as loops: one sample at a time, the
 sorted inputs in time order, and for each input the outputs that have not spiked yet, whose
-cumulative sums a_j, b_j (module docstring of causal_scan) take the input's weight row. Nothing
-is materialised beyond a sample's (a_j, b_j) and the list of its scanning outputs, so the cost
-is one multiply-add pair per (input, scanning output) with no temporaries and no indexing
-overhead; torch's vectorised engine spends ~25 passes over memory on the same step.
+cumulative sums a_j, b_j (module docstring of :mod:`snnexp.functional.event.scan`) take the
+input's weight row. Nothing is materialised beyond a sample's (a_j, b_j) and the list of its
+scanning outputs, so the cost is one multiply-add pair per (input, scanning output) with no
+temporaries and no indexing overhead; torch's vectorised engine spends ~25 passes over memory on
+the same step.
 
 A cheap upper bound of the membrane over the input's interval [x_k, x_{k+1}) rules out almost
 every (input, output): only where the bound reaches the threshold is the rule's exact test
@@ -16,12 +17,12 @@ every (input, output): only where the bound reaches the threshold is the rule's 
 
 with a relative margin of 1e-9 so that rounding never skips a crossing.
 
-The backward kernel accumulates the implicit-function-theorem terms of causal_scan over each
+The backward kernel accumulates the implicit-function-theorem terms of the scan over each
 spiking output's causal inputs; with the outputs of a sample sorted by their last causal input,
 the outputs that take input k are a prefix of that order. The psp and drive factor through
 e^{-(x_out - x_i)} = e^{-x_out} e^{x_i} (x in the rule's time unit), one multiply per term.
 
-Kernels release the GIL (``nogil``), so the thread pool of causal_scan runs them in parallel.
+Kernels release the GIL (``nogil``), so the thread pool of the scan runs them in parallel.
 All arrays are NumPy views of the torch tensors (float64 or float32, indices int64).
 """
 

@@ -11,12 +11,12 @@ import yaml
 from snnexp.config import ConfigError, ExperimentConfig, config_from_dict
 from snnexp.data import load_split
 from snnexp.errors import ResultsError
-from snnexp.experiment import DTYPES, build_loss, build_network, resolve_device
-from snnexp.layers import FirstSpikeNetwork
-from snnexp.results import CONFIG_FILE, load_checkpoint, resolve_savepoint
-from snnexp.spiking import SteppedReadoutNetwork
-from snnexp.stepped_network import SteppedNetwork
-from snnexp.train import EvalResult, Loss, evaluate
+from snnexp.losses import Loss
+from snnexp.modules.first_spike import FirstSpikeNetwork, SteppedNetwork
+from snnexp.modules.readout import SteppedReadoutNetwork
+from snnexp.run.build import DTYPES, build_loss, build_network, resolve_device
+from snnexp.run.evaluate import EvalResult, evaluate
+from snnexp.run.results import CONFIG_FILE, load_checkpoint, resolve_savepoint
 
 
 @dataclass

@@ -1,6 +1,6 @@
 r"""Exact first-spike times and gradients of the DT neuron (tau_mem = 2 tau_syn).
 
-The neuron is the current-based LIF neuron of :mod:`snnexp.neurons.first_spike`:
+The neuron is the current-based LIF neuron of :mod:`snnexp.functional.event.et`:
 
     C_m du/dt = -g_L (u - E_L) + I(t),      C_m = g_L tau_mem
     tau_syn dI/dt = -I,                     I jumps by w_i at t_i
@@ -26,7 +26,7 @@ root
 written without the cancellation of the other root form. As for ET, the crossing lies in the
 interval [t_k, t_{k+1}) of the first k for which max h_k over it (h_k at X* clamped to
 [X_{k+1}, X_k]) reaches c: cheap arithmetic on the cumulative sums, done by the chunked scan of
-:mod:`snnexp.neurons.causal_scan` (this module supplies the DT formulas, :class:`DtRule`), and
+:mod:`snnexp.functional.event.scan` (this module supplies the DT formulas, :class:`DtRule`), and
 the square root and logarithm are evaluated once per output.
 
 **Gradients** (implicit function theorem at u(t_out) = theta). With d_i = (t_out - t_i) / tau_m
@@ -46,16 +46,16 @@ import math
 
 import torch
 
-from snnexp.neurons import scan_kernels
-from snnexp.neurons.causal_scan import exact_first_spikes, spike_times
-from snnexp.neurons.first_spike import NeuronParams, check_tau_ratio
+from snnexp.functional.event import kernels
+from snnexp.functional.event.et import NeuronParams, check_tau_ratio
+from snnexp.functional.event.scan import exact_first_spikes, spike_times
 
 DEFAULT_DT_NEURON = NeuronParams(tau_syn=1.0, tau_mem=2.0)
 DT_TAU_RATIO = 2.0
 
 
 class DtRule:
-    """DT (tau_mem = 2 tau_syn) for :mod:`snnexp.neurons.causal_scan`; x = t / tau_m.
+    """DT (tau_mem = 2 tau_syn) for :mod:`snnexp.functional.event.scan`; x = t / tau_m.
 
     Causal set (a, b): h(X) = b X - a X^2 with X = e^{-x}, f_1 = e^{2 x_i}, f_2 = e^{x_i};
     crossing X = (b + sqrt(D)) / (2a), D = b^2 - 4ac, slope dh/dx = X sqrt(D);
@@ -64,7 +64,7 @@ class DtRule:
 
     psp_peak = math.log(2.0)
 
-    kernel = scan_kernels.DT
+    kernel = kernels.DT
 
     def __init__(self, params: NeuronParams) -> None:
         self.unit = params.tau_mem
@@ -128,7 +128,7 @@ def first_spike_dt(
 ) -> torch.Tensor:
     """Differentiable exact DT first-spike times, (batch, n_inputs) x (n_inputs, n_outputs).
 
-    Same interface as :func:`snnexp.neurons.first_spike.first_spike_et`; see the module
+    Same interface as :func:`snnexp.functional.event.et.first_spike_et`; see the module
     docstring for the math. Gradients flow to ``weights`` and ``input_times``.
     """
     check_tau_ratio(params, DT_TAU_RATIO, "first_spike_dt")

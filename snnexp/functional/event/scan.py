@@ -9,7 +9,7 @@ causal set is the first k inputs is a closed-form function of two cumulative sum
 spike lies in the interval [t_k, t_{k+1}) of the first k whose membrane reaches threshold
 there, which each rule decides with cheap arithmetic on (a_k, b_k, t_k, t_{k+1}).
 
-On the CPU the scan runs as compiled loops (:mod:`snnexp.neurons.scan_kernels`: one sample at a
+On the CPU the scan runs as compiled loops (:mod:`snnexp.functional.event.kernels`: one sample at a
 time, each input's weight row added to the outputs still scanning, a cheap bound before the
 exact test). On GPUs it runs as the vectorised torch engine below, which gives the same times
 and gradients up to rounding (``COMPILED_CPU_SCAN = False`` runs it on the CPU too).
@@ -47,7 +47,7 @@ from typing import NamedTuple, Protocol, TypeVar
 import numpy as np
 import torch
 
-from snnexp.neurons import scan_kernels
+from snnexp.functional.event import kernels
 
 FIRST_CHUNK = 32
 PAIR_BLOCK = 2048
@@ -78,7 +78,7 @@ _WORKERS: dict[int, ThreadPoolExecutor] = {}
 
 
 def use_kernels(device: torch.device) -> bool:
-    """Whether the scan runs the compiled kernels of :mod:`snnexp.neurons.scan_kernels` (on the
+    """Whether the scan runs the compiled kernels of :mod:`snnexp.functional.event.kernels` (on the
     CPU, unless COMPILED_CPU_SCAN is off) rather than the vectorised torch engine (GPUs)."""
     return device.type == "cpu" and COMPILED_CPU_SCAN
 
@@ -217,7 +217,7 @@ def scan_crossings(input_times: torch.Tensor, weights: torch.Tensor, rule: Spike
         found = [v.numpy() for v in (found_a, found_b, last_causal)]
 
         def scan(blocks: list[slice]) -> None:
-            scan_kernels.scan_rows(rule.kernel, rule.threshold, *arrays, _rows(blocks), *found)
+            kernels.scan_rows(rule.kernel, rule.threshold, *arrays, _rows(blocks), *found)
 
         blocks = _sample_blocks(n_batch)
     else:
@@ -383,7 +383,7 @@ def scan_gradients(
             grad_w = torch.zeros(n_in, n_out, dtype=x.dtype)
             rows = _rows(blocks)
             out = (grad_w.numpy(), grad_x_array, grad_x is not None)
-            scan_kernels.accumulate_rows(rule.kernel, rows, *arrays, *out)
+            kernels.accumulate_rows(rule.kernel, rows, *arrays, *out)
             return grad_w
 
         blocks = _sample_blocks(n_batch)

@@ -1,0 +1,1 @@
+"""Pure math: tensors and NamedTuple states in, tensors out (no modules, no config)."""

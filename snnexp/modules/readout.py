@@ -1,0 +1,122 @@
+"""The read-out of a time-stepped network (one score per class from the label layer) and the base
+class of every network simulated step by step from input spike times, in chunks of steps."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from snnexp.choices import READOUTS
+from snnexp.data.encoding import SpikeEncoder
+
+CHUNK_STEPS = 100
+"""Steps simulated per chunk: without gradients, memory depends on this, not on the steps."""
+
+
+EVAL_SEED = 0
+"""Seed of random input spike trains (rate code) when no generator is given (evaluation)."""
+
+
+class Readout:
+    """Accumulates the label layer's outputs over the read-out window into one score per class.
+
+    spike_count: number of spikes; max_membrane / mean_membrane: max / mean of v over the
+    window; first_spike: -t_first / xi with t_first = sum_t t f_t + T (1 - sum_t f_t) and the
+    first-spike indicator f_t = z_t prod_{s<t} (1 - z_s) (differentiable through the
+    surrogate; T, the window's end, for no spike).
+    """
+
+    def __init__(self, kind: str, start: int, end: int, dt: float, xi: float) -> None:
+        if kind not in READOUTS:
+            raise ValueError(f"unknown read-out {kind!r}; available: {', '.join(READOUTS)}")
+        self.kind, self.start, self.end, self.dt, self.xi = kind, start, end, dt, xi
+        self.total: torch.Tensor | None = None
+        self.not_yet: torch.Tensor | None = None
+
+    def add(self, outputs: torch.Tensor, first_step: int) -> None:
+        """Take in the label layer's outputs of steps ``first_step ..``."""
+        lo = max(self.start - first_step, 0)
+        hi = min(self.end - first_step, len(outputs))
+        if lo >= hi:
+            return
+        window = outputs[lo:hi]
+        if self.kind == "first_spike":
+            self._add_first_spikes(window, first_step + lo)
+            return
+        part = window.amax(dim=0) if self.kind == "max_membrane" else window.sum(dim=0)
+        if self.total is None:
+            self.total = part
+        elif self.kind == "max_membrane":
+            self.total = torch.maximum(self.total, part)
+        else:
+            self.total = self.total + part
+
+    def _add_first_spikes(self, window: torch.Tensor, first_step: int) -> None:
+        if self.total is None:
+            self.total = torch.zeros_like(window[0])
+            self.not_yet = torch.ones_like(window[0])
+        for offset, spikes in enumerate(window):
+            first = spikes * self.not_yet
+            self.total = self.total + (first_step + offset - self.start) * self.dt * first
+            self.not_yet = self.not_yet * (1.0 - spikes)
+
+    def scores(self) -> torch.Tensor:
+        """(batch, classes): higher is more likely."""
+        if self.total is None:
+            raise RuntimeError("the read-out window received no steps")
+        if self.kind == "mean_membrane":
+            return self.total / (self.end - self.start)
+        if self.kind == "first_spike":
+            t_first = self.total + (self.end - self.start) * self.dt * self.not_yet
+            return -t_first / self.xi
+        return self.total
+
+
+class SteppedReadoutNetwork(nn.Module):
+    """A network simulated step by step from input spike times to a read-out per class (a
+    stack of layers, :class:`TimeSteppedNetwork`, or a graph of blocks,
+    :class:`snnexp.graph.GraphNetwork`). Subclasses define ``simulate``; ``generator`` feeds
+    random encoders during training (None: a fixed seed)."""
+
+    def __init__(
+        self,
+        encoder: SpikeEncoder,
+        steps: int,
+        readout: str = "spike_count",
+        readout_steps: int | None = None,
+        xi: float = 1.0,
+        chunk_steps: int = CHUNK_STEPS,
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.steps = steps
+        self.readout = readout
+        self.readout_steps = readout_steps or steps
+        self.xi = xi
+        self.chunk_steps = chunk_steps
+        self.generator: torch.Generator | None = None
+
+    def new_readout(self) -> Readout:
+        """An empty read-out over the last ``readout_steps`` steps."""
+        start = self.steps - self.readout_steps
+        return Readout(self.readout, start, self.steps, self.encoder.dt, self.xi)
+
+    def simulate(
+        self, input_times: torch.Tensor, record: bool = False
+    ) -> tuple[torch.Tensor, list[torch.Tensor], dict[str, list[torch.Tensor]]]:
+        """Scores, hidden spike counts and (``record``) traces, chunk by chunk."""
+        raise NotImplementedError
+
+    def forward(self, input_times: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Input spike times ``(batch, n_values)`` -> (scores, [hidden spike counts, ...])."""
+        scores, hidden, _ = self.simulate(input_times)
+        return scores, hidden
+
+    @torch.no_grad()
+    def record(self, input_times: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every step of a few samples (for rasters and membrane traces):
+        ``(steps, batch, n)`` tensors keyed as in ``simulate``, plus ``scores``."""
+        scores, _, traces = self.simulate(input_times, record=True)
+        recorded = {name: torch.cat(parts) for name, parts in traces.items()}
+        recorded["scores"] = scores
+        return recorded

@@ -1,0 +1,1 @@
+"""Learning rules and the plug-ins of the trainer (weight bumping, DEEP R)."""

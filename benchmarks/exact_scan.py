@@ -29,7 +29,8 @@ from snnexp.config import load_config
 from snnexp.data import load_split
 from snnexp.functional.event import scan
 from snnexp.functional.event.et import first_spike_et
-from snnexp.run.build import neuron_params, resolve_device
+from snnexp.rules.first_spike import neuron_params
+from snnexp.run.build import resolve_device
 
 
 def main() -> None:

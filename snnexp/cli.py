@@ -27,10 +27,8 @@ from snnexp.config import (
     load_config,
 )
 from snnexp.errors import SnnexpError
+from snnexp.run.files import CONFIG_FILE, FIGURES_FOLDER, HISTORY_FILE, LOG_FILE, savepoint_folder
 from snnexp.run.results import (
-    CONFIG_FILE,
-    HISTORY_FILE,
-    LOG_FILE,
     atomic_write_text,
     export_run,
     load_checkpoint,
@@ -240,7 +238,7 @@ def train(
     started = time.perf_counter()
     trainer.run(cfg.training.epochs, trainer.savepoint_epochs())
     logger.info("trained %d epochs in %.1f s", cfg.training.epochs, time.perf_counter() - started)
-    _report_savepoint(run_dir / f"epoch_{trainer.epoch}")
+    _report_savepoint(run_dir / savepoint_folder(trainer.epoch))
     logger.info("results: %s", run_dir)
 
 
@@ -296,13 +294,13 @@ def inference(
       snnexp inference experiment_results/yin_yang_2026-11-24_10-31-07/epoch_300
       snnexp inference experiment_results/yin_yang_2026-11-24_10-31-07 --simulator stepped --dt 0.01
     """
-    from snnexp.run.build import is_time_stepped
+    from snnexp.run.build import rule_of
     from snnexp.run.inference import evaluate_saved, load_saved_network
 
     _setup_logging()
     saved = load_saved_network(results_dir, epoch, device)
     model_cfg = saved.cfg.model
-    time_stepped = is_time_stepped(saved.cfg)
+    time_stepped = rule_of(saved.cfg).time_stepped
     if time_stepped and simulator == "stepped":
         raise click.BadParameter(
             f"the network of this run is time-stepped already (learning.rule "
@@ -392,10 +390,10 @@ def eval_command(
     for folder in epoch_dirs:
         if out is not None:
             out_dir = out / folder.name if all_epochs else out
-        elif _is_writable(folder / "figures"):
-            out_dir = folder / "figures"
+        elif _is_writable(folder / FIGURES_FOLDER):
+            out_dir = folder / FIGURES_FOLDER
         else:
-            out_dir = Path("experiment_results") / "figures" / run_dir.name / folder.name
+            out_dir = Path("experiment_results") / FIGURES_FOLDER / run_dir.name / folder.name
             logger.warning(
                 "%s is read-only; writing its figures to %s instead (choose with --out)",
                 folder,
@@ -472,7 +470,7 @@ def continue_command(
         targets,
     )
     trainer.run(max(targets), targets)
-    _report_savepoint(run_dir / f"epoch_{trainer.epoch}")
+    _report_savepoint(run_dir / savepoint_folder(trainer.epoch))
     logger.info("results: %s", run_dir)
 
 

@@ -17,7 +17,6 @@ from snnexp.config.schema import (
     DEVICES,
     DTYPES,
     ENCODINGS,
-    FIRST_SPIKE_LOSSES,
     FIRST_SPIKE_TAU_RATIOS,
     LOSS_TYPES,
     NEURON_TYPES,
@@ -36,6 +35,7 @@ from snnexp.config.schema import (
     ExperimentConfig,
     n_steps,
 )
+from snnexp.rules import LEARNING_RULES
 
 # validation
 
@@ -317,19 +317,20 @@ def _check_rule_fit(cfg: ExperimentConfig, problems: Problems) -> None:
     rule = cfg.learning.rule
     if not problems.usable("learning.rule") or rule not in RULES:
         return
+    spec = LEARNING_RULES[rule]
     rewiring = cfg.learning.rewiring
-    if rule == "deep_r" and problems.usable("learning.rewiring") and rewiring.connectivity is None:
+    if spec.rewiring and problems.usable("learning.rewiring") and rewiring.connectivity is None:
         problems.add(
             "learning.rewiring.connectivity",
-            "learning.rule 'deep_r' (BPTT with rewiring) needs a connectivity fraction, "
+            f"learning.rule {rule!r} (BPTT with rewiring) needs a connectivity fraction, "
             "e.g. 0.1; or use rule bptt for a dense network",
         )
-    if rule in TIME_STEPPED_RULES:
+    if spec.time_stepped:
         _check_time_stepped(cfg, problems)
         return
-    family = "time-stepped rules (bptt, deep_r)"
+    family = f"time-stepped rules ({', '.join(TIME_STEPPED_RULES)})"
     misfits = (
-        ("learning.loss.type", FIRST_SPIKE_LOSSES),
+        ("learning.loss.type", spec.losses),
         ("model.neuron.type", ("synaptic",)),
         ("dataset.encoding.type", ("latency",)),
     )
@@ -352,11 +353,13 @@ def _check_rule_fit(cfg: ExperimentConfig, problems: Problems) -> None:
 def _check_time_stepped(cfg: ExperimentConfig, problems: Problems) -> None:
     """Consistency of a time-stepped (BPTT) network's config."""
     model, rule = cfg.model, cfg.learning.rule
-    if cfg.learning.loss.type in FIRST_SPIKE_LOSSES and problems.usable("learning.loss.type"):
+    losses = LEARNING_RULES[rule].losses
+    loss = cfg.learning.loss.type
+    if loss in LOSS_TYPES and loss not in losses and problems.usable("learning.loss.type"):
+        options = " or ".join(repr(item) for item in losses)
         problems.add(
             "learning.loss.type",
-            f"{cfg.learning.loss.type!r} is for first-spike rules; learning.rule {rule!r} needs "
-            "'cross_entropy' or 'mse_count'",
+            f"{loss!r} is for first-spike rules; learning.rule {rule!r} needs {options}",
         )
     encoding = cfg.dataset.encoding.type
     interpolate = cfg.dataset.encoding.interpolate

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from snnexp.functional.stepped import NEURON_MODELS
+from snnexp.rules import LEARNING_RULES
 
 DATASET_SHAPES: dict[str, tuple[int, int]] = {
     "yin_yang": (4, 3),
@@ -24,17 +25,17 @@ IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {
 }
 """(channels, height, width) of the image datasets, the input shape of conv blocks."""
 
-RULES = ("first_spike_et", "first_spike_dt", "bptt", "deep_r")
-FIRST_SPIKE_TAU_RATIOS = {"first_spike_et": 1.0, "first_spike_dt": 2.0}
+RULES = tuple(LEARNING_RULES)
+FIRST_SPIKE_TAU_RATIOS = {
+    name: rule.tau_ratio for name, rule in LEARNING_RULES.items() if rule.tau_ratio is not None
+}
 """tau_mem / tau_syn that each exact first-spike rule requires."""
-TIME_STEPPED_RULES = ("bptt", "deep_r")
+TIME_STEPPED_RULES = tuple(name for name, rule in LEARNING_RULES.items() if rule.time_stepped)
 SEQUENTIAL_DATASET = "sequential_mnist"
 SEQUENCE_LENGTH = 784
 """Sequential MNIST presents one pixel per step."""
 
-FIRST_SPIKE_LOSSES = ("ttfs", "mse")
-TIME_STEPPED_LOSSES = ("cross_entropy", "mse_count")
-LOSS_TYPES = (*FIRST_SPIKE_LOSSES, *TIME_STEPPED_LOSSES)
+LOSS_TYPES = tuple(dict.fromkeys(loss for rule in LEARNING_RULES.values() for loss in rule.losses))
 NEURON_TYPES = NEURON_MODELS
 ENCODINGS = ("latency", "rate", "threshold_crossing", "direct")
 OUTPUT_LAYERS = ("spiking", "membrane")

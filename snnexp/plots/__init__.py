@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from snnexp.choices import SPLITS
 from snnexp.config import TIME_STEPPED_RULES
 from snnexp.errors import SnnexpError
 from snnexp.plots.activity import (
@@ -58,7 +59,6 @@ from snnexp.plots.curves import plot_curves, plot_lr_and_bumps
 from snnexp.plots.digits import image_side, plot_examples
 from snnexp.plots.histograms import hidden_layers, plot_spike_time_histograms
 from snnexp.plots.io import (
-    HISTORY_FILE,
     config_value,
     label_outputs,
     read_config,
@@ -84,16 +84,15 @@ from snnexp.plots.yin_yang import (
     plot_time_difference_map,
     plot_yin_yang_map,
 )
+from snnexp.run.files import CHECKPOINT_FILE, FIGURES_FOLDER, HISTORY_FILE, outputs_file
 
 __all__ = ["FORMATS", "UnknownFigureError", "check_figure_names", "figure_names", "render_figures"]
 
 logger = logging.getLogger(__name__)
 
-SPLITS = ("train", "val", "test")
 SPLIT_NAMES = {"train": "training set", "val": "validation set", "test": "test set"}
 SCORE_LABEL = "read-out score"
 HIDDEN_MAP_NEURONS = 6
-CHECKPOINT_FILE = "checkpoint.pt"
 
 
 class UnknownFigureError(SnnexpError):
@@ -146,7 +145,7 @@ def render_figures(
         only = list(only)
         check_figure_names(only, [job.name for job in jobs])
         jobs = [job for job in jobs if job.name in only]
-    out_dir = epoch_dir / "figures" if out_dir is None else Path(out_dir)
+    out_dir = epoch_dir / FIGURES_FOLDER if out_dir is None else Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     return [save_figure(job.build(), out_dir / f"{job.name}.{fmt}") for job in jobs]
 
@@ -481,7 +480,7 @@ def _savepoint_jobs(run: _Run) -> list[FigureJob]:
     savepoints = {
         epoch: folder
         for epoch, folder in savepoint_dirs(run.run_dir).items()
-        if (folder / f"outputs_{split}.npz").is_file() and (run.epoch is None or epoch <= run.epoch)
+        if (folder / outputs_file(split)).is_file() and (run.epoch is None or epoch <= run.epoch)
     }
     if run.epoch and 0 in savepoints:
         jobs.append(

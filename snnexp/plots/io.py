@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import csv
 import math
-import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
 
-CONFIG_FILE = "config.yaml"
-HISTORY_FILE = "history.csv"
+from snnexp.run.files import CONFIG_FILE, HISTORY_FILE, SAVEPOINT_NAME, outputs_file
+
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy")
 OUTPUT_KEYS = ("labels", "predictions")
 LABEL_OUTPUT_KEYS = ("output_times", "output_scores")
@@ -77,7 +76,7 @@ def read_history(path: Path) -> dict[str, np.ndarray]:
 
 def read_outputs(epoch_dir: Path, split: str) -> dict[str, np.ndarray] | None:
     """Load ``outputs_<split>.npz`` of a savepoint, or ``None`` when that split was not saved."""
-    path = Path(epoch_dir) / f"outputs_{split}.npz"
+    path = Path(epoch_dir) / outputs_file(split)
     if not path.is_file():
         return None
     with np.load(path, allow_pickle=False) as npz:
@@ -105,7 +104,7 @@ def label_outputs(outputs: dict[str, np.ndarray]) -> tuple[str, np.ndarray]:
 
 def savepoint_epoch(epoch_dir: Path) -> int | None:
     """The epoch of a savepoint folder named ``epoch_<N>``, ``None`` for other names."""
-    match = re.fullmatch(r"epoch_(\d+)", Path(epoch_dir).name)
+    match = SAVEPOINT_NAME.match(Path(epoch_dir).name)
     return int(match.group(1)) if match else None
 
 

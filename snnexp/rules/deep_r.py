@@ -37,6 +37,7 @@ from typing import Any
 import torch
 
 from snnexp.config import BIAS_SYNAPSES, SCOPES, SIGN_MODES
+from snnexp.rules.plugin import PluginContext, TrainerPlugin
 
 REGROWN_THETA = 1e-6
 """theta of a regrown synapse: active, but with a weight small enough to change nothing yet."""
@@ -269,3 +270,46 @@ def rewired_weights_and_bias_rows(
             rows = int(bias_times.numel()) if name == "weight" and bias_times is not None else 0
             found.append((parameter, rows))
     return found
+
+
+class Rewiring(TrainerPlugin):
+    """DEEP R as a trainer plug-in, for runs with ``learning.rewiring.connectivity``: it makes
+    every optimizer step (:meth:`DeepR.step`), keeps the budget after weights changed elsewhere
+    (:meth:`DeepR.constrain`), and reports the active synapses and the rewirings of the epoch."""
+
+    checkpoint_key = "rewiring"
+
+    def __init__(self, context: PluginContext) -> None:
+        weights, bias_rows = zip(*rewired_weights_and_bias_rows(context.model), strict=True)
+        params = RewiringParams(**vars(context.cfg.learning.rewiring))
+        self.deep_r = DeepR(
+            list(weights), context.optimizer, params, context.generator, list(bias_rows)
+        )
+        self.rewirings = 0
+
+    @classmethod
+    def wanted(cls, context: PluginContext) -> bool:
+        """Whether the run rewires (learning.rewiring.connectivity is set)."""
+        return context.cfg.learning.rewiring.connectivity is not None
+
+    def begin_epoch(self) -> None:
+        self.rewirings = 0
+
+    def optimizer_step(self) -> bool:
+        self.rewirings += self.deep_r.step()
+        return True
+
+    def weights_changed(self) -> None:
+        self.rewirings += self.deep_r.constrain()
+
+    def synapse_mask(self, weight: torch.Tensor) -> torch.Tensor | None:
+        return self.deep_r.active_mask(weight)
+
+    def epoch_counts(self) -> dict[str, int]:
+        return {"rewirings": self.rewirings, "connections": self.deep_r.active_count()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.deep_r.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.deep_r.load_state_dict(state)

@@ -10,11 +10,12 @@ import yaml
 
 from snnexp.config import ConfigError, ExperimentConfig, config_from_dict
 from snnexp.data import load_split
+from snnexp.dtypes import DTYPES
 from snnexp.errors import ResultsError
 from snnexp.losses import Loss
 from snnexp.modules.first_spike import FirstSpikeNetwork, SteppedNetwork
 from snnexp.modules.readout import SteppedReadoutNetwork
-from snnexp.run.build import DTYPES, build_loss, build_network, resolve_device
+from snnexp.run.build import build_loss, build_network, resolve_device
 from snnexp.run.evaluate import EvalResult, evaluate
 from snnexp.run.results import CONFIG_FILE, load_checkpoint, resolve_savepoint
 

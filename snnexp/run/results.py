@@ -23,7 +23,6 @@ import csv
 import io
 import logging
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -37,13 +36,20 @@ import torch
 
 from snnexp.choices import SPLITS
 from snnexp.errors import ResultsError
+from snnexp.run.files import (
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
+    FIGURES_FOLDER,
+    HISTORY_FILE,
+    LOG_FILE,
+    PROGRESS_FILE,
+    SAVEPOINT_NAME,
+    outputs_file,
+    savepoint_folder,
+)
 
 logger = logging.getLogger(__name__)
 
-CONFIG_FILE = "config.yaml"
-HISTORY_FILE = "history.csv"
-LOG_FILE = "log.txt"
-CHECKPOINT_FILE = "checkpoint.pt"
 HISTORY_COLUMNS = (
     "epoch",
     "train_loss",
@@ -58,7 +64,6 @@ HISTORY_COLUMNS = (
 )
 HIDDEN_PREFIX = "hidden_"
 """Saved outputs of the hidden layers: hidden_times_<k> (first-spike), hidden_counts_<k> (BPTT)."""
-_SAVEPOINT_NAME = re.compile(r"^epoch_(\d+)$")
 
 
 def make_run_dir(results_root: Path, name: str) -> Path:
@@ -117,14 +122,16 @@ def save_savepoint(
     outputs: Mapping[str, Mapping[str, Any]],
 ) -> Path:
     """Write ``epoch_<epoch>/`` (checkpoint.pt + outputs_<split>.npz) atomically; return it."""
-    final = run_dir / f"epoch_{epoch}"
-    staging = Path(tempfile.mkdtemp(dir=run_dir, prefix=f".epoch_{epoch}.", suffix=".partial"))
+    final = run_dir / savepoint_folder(epoch)
+    staging = Path(
+        tempfile.mkdtemp(dir=run_dir, prefix=f".{savepoint_folder(epoch)}.", suffix=".partial")
+    )
     try:
         buffer = io.BytesIO()
         torch.save(dict(checkpoint), buffer)
         atomic_write_bytes(staging / CHECKPOINT_FILE, buffer.getvalue())
         for split, arrays in outputs.items():
-            atomic_write_bytes(staging / f"outputs_{split}.npz", _npz_bytes(arrays))
+            atomic_write_bytes(staging / outputs_file(split), _npz_bytes(arrays))
         if final.exists():
             kept = run_dir / f"{final.name}.replaced-{time.strftime('%Y-%m-%d_%H-%M-%S')}"
             final.rename(kept)
@@ -141,7 +148,7 @@ def list_savepoints(run_dir: Path) -> dict[int, Path]:
     found = {}
     if run_dir.is_dir():
         for child in run_dir.iterdir():
-            match = _SAVEPOINT_NAME.match(child.name)
+            match = SAVEPOINT_NAME.match(child.name)
             if match and (child / CHECKPOINT_FILE).is_file():
                 found[int(match.group(1))] = child
     return dict(sorted(found.items()))
@@ -153,8 +160,8 @@ def resolve_savepoint(path: Path, epoch: int | None = None) -> tuple[Path, Path]
     path = Path(path)
     if not path.exists():
         raise ResultsError(f"result folder not found: {path}")
-    if _SAVEPOINT_NAME.match(path.name) and (path / CHECKPOINT_FILE).is_file():
-        if epoch is not None and f"epoch_{epoch}" != path.name:
+    if SAVEPOINT_NAME.match(path.name) and (path / CHECKPOINT_FILE).is_file():
+        if epoch is not None and savepoint_folder(epoch) != path.name:
             raise ResultsError(
                 f"{path} is the savepoint {path.name}, but --epoch {epoch} asks for another; "
                 "give the run folder with --epoch, or the savepoint folder alone"
@@ -226,7 +233,7 @@ def export_run(
         tempfile.mkdtemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".partial")
     )
     try:
-        for name in (CONFIG_FILE, LOG_FILE, "progress.png"):
+        for name in (CONFIG_FILE, LOG_FILE, PROGRESS_FILE):
             if (run_dir / name).is_file():
                 shutil.copy2(run_dir / name, staging / name)
         target = staging / epoch_dir.name
@@ -246,12 +253,12 @@ def export_run(
                 arrays = {k: v for k, v in arrays.items() if not k.startswith(HIDDEN_PREFIX)}
             buffer = io.BytesIO()
             np.savez_compressed(buffer, **arrays)
-            atomic_write_bytes(target / f"outputs_{split}.npz", buffer.getvalue())
-        if (epoch_dir / "figures").is_dir():
+            atomic_write_bytes(target / outputs_file(split), buffer.getvalue())
+        if (epoch_dir / FIGURES_FOLDER).is_dir():
             left_out = {f"_{split}" for split in SPLITS if split not in splits}
             shutil.copytree(
-                epoch_dir / "figures",
-                target / "figures",
+                epoch_dir / FIGURES_FOLDER,
+                target / FIGURES_FOLDER,
                 ignore=lambda _, names: [
                     name for name in names if Path(name).stem.endswith(tuple(left_out))
                 ],
@@ -265,7 +272,7 @@ def export_run(
 
 def load_outputs(epoch_dir: Path, split: str) -> dict[str, np.ndarray] | None:
     """The arrays of ``outputs_<split>.npz`` or None if that split was not saved."""
-    path = epoch_dir / f"outputs_{split}.npz"
+    path = epoch_dir / outputs_file(split)
     if not path.is_file():
         return None
     with np.load(path) as data:

@@ -1,8 +1,9 @@
-"""The epoch loop: batches, loss, optimizer, scheduler, weight bumping, input noise, savepoints.
+"""The epoch loop: batches, loss, optimizer, scheduler, trainer plug-ins (weight bumping, DEEP R),
+input noise, savepoints.
 
 Everything random in training draws from one ``torch.Generator`` seeded from the config
 (``training.seeds.torch``): the weight init, the batch order of every epoch and the input noise.
-Its state, the optimizer, the scheduler, the weight-bumping state and the history are saved at
+Its state, the optimizer, the scheduler, the plug-ins' states and the history are saved at
 every savepoint, so continuing from a savepoint gives bitwise the same weights as not stopping.
 """
 
@@ -26,23 +27,23 @@ from snnexp.choices import SPLITS
 from snnexp.config import ExperimentConfig, config_to_dict
 from snnexp.data import EncodedSplit, load_split
 from snnexp.data.encoding import intensity
+from snnexp.dtypes import DTYPES
 from snnexp.errors import ResultsError, TrainingError
 from snnexp.modules.readout import SteppedReadoutNetwork
-from snnexp.rules.deep_r import rewired_weights
-from snnexp.rules.weight_bumping import BumpState, bump_weights, layer_missing_spikes
+from snnexp.rules.deep_r import Rewiring, rewired_weights
+from snnexp.rules.plugin import PluginContext, TrainerPlugin
+from snnexp.rules.weight_bumping import WeightBumping
 from snnexp.run.build import (
-    DTYPES,
     build_loss,
     build_network,
     build_optimizer,
-    build_rewiring,
     build_scheduler,
-    is_time_stepped,
     resolve_device,
 )
 from snnexp.run.evaluate import EvalResult, evaluate
 from snnexp.run.results import (
     HISTORY_COLUMNS,
+    PROGRESS_FILE,
     atomic_write_bytes,
     history_rows,
     save_savepoint,
@@ -51,22 +52,15 @@ from snnexp.run.results import (
 
 logger = logging.getLogger(__name__)
 
-
 CHECKPOINT_FORMAT = 1
-
-
-PROGRESS_FILE = "progress.png"
-
-
+"""Version of the checkpoint layout (:meth:`Trainer.state_dict`)."""
 PROGRESS_INTERVAL_S = 10.0
 """The live training-curve plot in the result folder is redrawn at most this often."""
-
-
 TRACE_SPLIT = "test"
-
-
 TRACE_SAMPLES = 4
 """Time-stepped savepoints store every step of the first TRACE_SAMPLES test samples."""
+PLUGIN_TYPES: tuple[type[TrainerPlugin], ...] = (WeightBumping, Rewiring)
+"""The trainer's plug-ins, in the order they are called (and saved)."""
 
 
 def add_input_noise(
@@ -110,8 +104,11 @@ class Trainer:
         self.loss_fn = build_loss(self.cfg)
         self.optimizer = build_optimizer(self.cfg, self.model)
         self.scheduler = build_scheduler(self.cfg, self.optimizer)
-        self.rewiring = build_rewiring(self.cfg, self.model, self.optimizer, self.generator)
-        self.bump = BumpState(self.cfg.training.weight_bumping.value)
+        context = PluginContext(
+            self.cfg, self.model, self.optimizer, self.generator, self.synapse_mask
+        )
+        self.plugins: list[TrainerPlugin] = []
+        self.plugins = [kind(context) for kind in PLUGIN_TYPES if kind.wanted(context)]
         self.splits = {name: self._load(name) for name in SPLITS}
         self._evaluated: dict[str, EvalResult] = {}
 
@@ -135,7 +132,9 @@ class Trainer:
         started = time.perf_counter()
         lr = self.optimizer.param_groups[0]["lr"]
         order = torch.randperm(len(train.labels), generator=self.generator).to(self.device)
-        losses, correct, bumps, rewirings = [], 0, 0, 0
+        losses, correct = [], 0
+        for plugin in self.plugins:
+            plugin.begin_epoch()
         self._evaluated.clear()
         self.model.train()
         if isinstance(self.model, SteppedReadoutNetwork):
@@ -150,15 +149,12 @@ class Trainer:
             self.optimizer.zero_grad()
             outputs, hidden = self.model(times)
             correct += (self.loss_fn.predict(outputs) == labels).sum().item()
-            missing = self._missing_spikes([*hidden, outputs])
-            if missing is None or not cfg.weight_bumping.skip_step:
-                loss, rewired = self._learn(outputs, hidden, labels, batch)
-                losses.append(loss)
-                rewirings += rewired
-            if self._bump(missing):
-                bumps += 1
-                if self.rewiring is not None:
-                    rewirings += self.rewiring.constrain()
+            skips = [plugin.before_step([*hidden, outputs]) for plugin in self.plugins]
+            if not any(skips):
+                losses.append(self._learn(outputs, hidden, labels, batch))
+            if any([plugin.after_step() for plugin in self.plugins]):
+                for plugin in self.plugins:
+                    plugin.weights_changed()
             if cfg.log_every and (batch + 1) % cfg.log_every == 0:
                 seen = min(start + cfg.batch_size, len(order))
                 logger.info(
@@ -185,16 +181,14 @@ class Trainer:
             "val_accuracy": val.accuracy,
             "lr": lr,
             "seconds": time.perf_counter() - started,
-            "bumps": bumps,
-            "connections": self.connections(),
-            "rewirings": rewirings,
+            **self._plugin_counts(),
         }
 
     def _learn(
         self, outputs: torch.Tensor, hidden: list[torch.Tensor], labels: torch.Tensor, batch: int
-    ) -> tuple[float, int]:
-        """One optimizer (or DEEP R) step on a batch's loss; returns the loss and the number of
-        synapses rewired. A non-finite loss stops training with a message."""
+    ) -> float:
+        """One optimizer step (made by a plug-in where one takes it over, e.g. DEEP R) on a
+        batch's loss; returns the loss. A non-finite loss stops training with a message."""
         loss = self.loss_fn.training_loss(outputs, hidden, labels)
         if not torch.isfinite(loss):
             raise TrainingError(
@@ -203,52 +197,30 @@ class Trainer:
                 "training.max_dw_norm, or continue from an earlier savepoint"
             )
         loss.backward()
-        rewired = 0
-        if self.rewiring is not None:
-            rewired = self.rewiring.step()
-        else:
+        if not any(plugin.optimizer_step() for plugin in self.plugins):
             self.optimizer.step()
-        return loss.item(), rewired
+        return loss.item()
 
-    def connections(self) -> int:
-        """Active synapses (DEEP R) or all weights (dense) of the rewirable matrices."""
-        if self.rewiring is not None:
-            return self.rewiring.active_count()
-        return sum(weight.numel() for weight in rewired_weights(self.model))
+    def synapse_mask(self, weight: torch.Tensor) -> torch.Tensor | None:
+        """The synapses of ``weight`` that exist: the first mask a plug-in gives (DEEP R: the
+        active ones), else None (all)."""
+        for plugin in self.plugins:
+            mask = plugin.synapse_mask(weight)
+            if mask is not None:
+                return mask
+        return None
 
-    def _missing_spikes(self, layer_times: list[torch.Tensor]) -> tuple[int, torch.Tensor] | None:
-        """The layer to bump (the first with too many missing spikes) and its silent neurons,
-        or None (weight bumping off, not needed, or a time-stepped network)."""
-        cfg = self.cfg.training.weight_bumping
-        if not cfg.enabled or is_time_stepped(self.cfg):
-            return None
-        synapses = [self._bumpable_synapses(k) for k in range(len(layer_times))]
-        drivable = [None if mask is None else mask.any(dim=0) for mask in synapses]
-        return layer_missing_spikes(layer_times, cfg.max_missing, drivable)
-
-    def _bump(self, missing: tuple[int, torch.Tensor] | None) -> bool:
-        """Weight bumping as published for the ``missing`` spikes of :meth:`_missing_spikes`:
-        raise the silent neurons' incoming weights; the bump doubles while the same layer keeps
-        needing it, and a batch without bumping resets it. Returns whether it bumped."""
-        if missing is None:
-            self.bump.last_layer = -1
-            return False
-        layer, silent = missing
-        cfg = self.cfg.training.weight_bumping
-        if cfg.exponential and layer == self.bump.last_layer:
-            self.bump.value *= 2
-        else:
-            self.bump.value = cfg.value
-        self.bump.last_layer = layer
-        synapses = self._bumpable_synapses(layer)
-        bump_weights(self.model, layer, silent, self.bump.value, cfg.targeted, synapses)
-        return True
-
-    def _bumpable_synapses(self, layer: int) -> torch.Tensor | None:
-        """Under DEEP R the mask of the active synapses into ``layer``; else None."""
-        if self.rewiring is None:
-            return None
-        return self.rewiring.active_mask(self.model.layers[layer].weight)
+    def _plugin_counts(self) -> dict[str, int]:
+        """The history's counters: bumps and rewirings of the epoch, and the synapses (active
+        under DEEP R, else all weights of the rewirable matrices)."""
+        counts = {
+            "bumps": 0,
+            "connections": sum(weight.numel() for weight in rewired_weights(self.model)),
+            "rewirings": 0,
+        }
+        for plugin in self.plugins:
+            counts |= plugin.epoch_counts()
+        return counts
 
     def _evaluate(self, split: str) -> EvalResult:
         """Evaluation of the current weights on a split, computed once per epoch (the epoch's
@@ -269,9 +241,7 @@ class Trainer:
             "val_accuracy": val.accuracy,
             "lr": self.optimizer.param_groups[0]["lr"],
             "seconds": 0.0,
-            "bumps": 0,
-            "connections": self.connections(),
-            "rewirings": 0,
+            **self._plugin_counts(),
         }
 
     def split_outputs(self) -> dict[str, dict[str, Any]]:
@@ -336,11 +306,17 @@ class Trainer:
                 "numpy_keys": torch.from_numpy(np_state[1].astype(np.int64)),
                 "numpy_pos": int(np_state[2]),
             },
-            "bump": {"value": self.bump.value, "last_layer": self.bump.last_layer},
-            "rewiring": None if self.rewiring is None else self.rewiring.state_dict(),
+            **self._plugin_states(),
             "history": {key: [row[key] for row in self.history] for key in HISTORY_COLUMNS},
             "config": config_to_dict(self.cfg),
         }
+
+    def _plugin_states(self) -> dict[str, Any]:
+        """Each plug-in's state under its checkpoint key; None for a plug-in the run lacks."""
+        states: dict[str, Any] = {plugin.checkpoint_key: None for plugin in PLUGIN_TYPES}
+        for plugin in self.plugins:
+            states[plugin.checkpoint_key] = plugin.state_dict()
+        return states
 
     def load_state_dict(self, checkpoint: dict[str, Any]) -> None:
         """Restore everything :meth:`state_dict` saved."""
@@ -361,11 +337,8 @@ class Trainer:
             np.random.set_state(
                 ("MT19937", rng["numpy_keys"].numpy().astype(np.uint32), rng["numpy_pos"], 0, 0.0)
             )
-            self.bump = BumpState(
-                float(checkpoint["bump"]["value"]), int(checkpoint["bump"]["last_layer"])
-            )
-            if self.rewiring is not None:
-                self.rewiring.load_state_dict(checkpoint["rewiring"])
+            for plugin in self.plugins:
+                plugin.load_state_dict(checkpoint[plugin.checkpoint_key])
             self.history = history_rows(checkpoint["history"])
             self.epoch = int(checkpoint["epoch"])
             self._evaluated.clear()

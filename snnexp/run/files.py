@@ -1,0 +1,26 @@
+"""Every file and folder name of a result folder, defined once (torch-free: the figures and the
+command line read runs without loading a network). The layout is described in
+:mod:`snnexp.run.results`."""
+
+from __future__ import annotations
+
+import re
+
+CONFIG_FILE = "config.yaml"
+HISTORY_FILE = "history.csv"
+LOG_FILE = "log.txt"
+PROGRESS_FILE = "progress.png"
+CHECKPOINT_FILE = "checkpoint.pt"
+FIGURES_FOLDER = "figures"
+SAVEPOINT_NAME = re.compile(r"^epoch_(\d+)$")
+"""The name of a savepoint folder, epoch_<N>."""
+
+
+def savepoint_folder(epoch: int) -> str:
+    """The savepoint folder of ``epoch``: epoch_<N> (epoch_0: the untrained network)."""
+    return f"epoch_{epoch}"
+
+
+def outputs_file(split: str) -> str:
+    """A savepoint's arrays of one split: outputs_<split>.npz."""
+    return f"outputs_{split}.npz"

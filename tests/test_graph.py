@@ -397,3 +397,38 @@ def test_layers_too_large_to_save_keep_their_mean_counts(monkeypatch):
     assert means.hidden == [None, None, None]
     for full, mean in zip(whole.hidden, means.hidden_means, strict=True):
         torch.testing.assert_close(mean, full.mean(dim=0))
+
+
+def test_feature_maps_reshape_each_image_shaped_neurons_block_by_channel():
+    """The feature-map figure reads trace_spikes_<k> of the k-th neurons block (config order)
+    back into (steps, samples, C, H, W); flat blocks are left out; the raster is the fraction
+    of a channel's neurons spiking per step."""
+    from snnexp.config import NeuronConfig
+    from snnexp.graph.build import neuron_defaults
+    from snnexp.plots.feature_maps import channel_raster, feature_map_blocks, plot_feature_maps
+
+    blocks = [
+        {"type": "conv2d", "name": "conv", "channels": 2, "kernel": 3},
+        {"type": "neurons", "name": "lif"},
+        {"type": "flatten"},
+        {"type": "linear", "features": 3},
+        {"type": "neurons", "name": "out"},
+    ]
+    graph = parse_blocks(blocks, (1, 5, 5), neuron_defaults(NeuronConfig()), 3)
+    spikes = torch.zeros(3, 1, 2, 3, 3)
+    spikes[1, 0, 1, 2, 0] = 1.0
+    spikes[2, 0, 0, :, :] = 1.0
+    outputs = {
+        "trace_spikes_0": spikes.flatten(2).numpy(),
+        "trace_spikes_1": torch.zeros(3, 1, 3).numpy(),
+    }
+    found = feature_map_blocks(graph, outputs)
+    assert [block.block for block in found] == ["lif"]
+    assert found[0].spikes.shape == (3, 1, 2, 3, 3)
+    assert found[0].spikes[1, 0, 1, 2, 0] == 1.0
+    raster = channel_raster(found[0].spikes)
+    assert raster.shape == (2, 3)
+    assert raster[0].tolist() == [0.0, 0.0, 1.0]
+    assert raster[1].tolist() == pytest.approx([0.0, 1 / 9, 0.0])
+    figure = plot_feature_maps(found, 1.0, label="0")
+    assert len(figure.axes) == 1 + 1 + 2  # raster, its colour bar, the two channels' maps

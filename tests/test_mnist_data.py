@@ -556,4 +556,4 @@ def test_conv_graph_trains_continues_bitwise_infers_and_draws(tiny: Tiny, tmp_pa
     assert result.exit_code == 0, result.output
     names = {path.stem for path in (tmp_path / "figures").iterdir()}
     assert {"spike_raster", "firing_rates_test", "confusion_test", "summary"} <= names
-    assert {"weight_histograms", "weight_matrices", "graph"} <= names
+    assert {"weight_histograms", "weight_matrices", "graph", "feature_maps"} <= names

@@ -5,23 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from snnexp.data.registry import DATASETS
 from snnexp.functional.stepped import NEURON_MODELS
 from snnexp.rules import LEARNING_RULES
 
 DATASET_SHAPES: dict[str, tuple[int, int]] = {
-    "yin_yang": (4, 3),
-    "mnist": (784, 10),
-    "16x16_mnist": (256, 10),
-    "fashion_mnist": (784, 10),
-    "16x16_fashion_mnist": (256, 10),
-    "sequential_mnist": (80, 10),
+    name: (spec.n_inputs, spec.n_classes) for name, spec in DATASETS.items()
 }
-"""(n_inputs, n_classes) of every dataset snnexp knows."""
+"""(n_inputs, n_classes) of every registered dataset."""
 IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {
-    "mnist": (1, 28, 28),
-    "16x16_mnist": (1, 16, 16),
-    "fashion_mnist": (1, 28, 28),
-    "16x16_fashion_mnist": (1, 16, 16),
+    name: spec.image_shape for name, spec in DATASETS.items() if spec.image_shape is not None
 }
 """(channels, height, width) of the image datasets, the input shape of conv blocks."""
 

@@ -32,13 +32,18 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from snnexp.data.cache import cached_array
 from snnexp.data.idx import content_md5, parse_idx, read_idx_bytes
+from snnexp.data.splits import EncodedSplit
 from snnexp.errors import DataError
+
+if TYPE_CHECKING:
+    from snnexp.config import DatasetConfig
 
 logger = logging.getLogger(__name__)
 
@@ -368,6 +373,22 @@ def load_mnist_split(
     rows = split_rows(split, len(data.labels), images.val_size)
     labels = torch.from_numpy(data.labels[rows].astype(np.int64))
     return encode(data.pixels[rows], prep, t_early, t_late), labels
+
+
+def load(
+    dataset: DatasetConfig, split: str, data_dir: str | os.PathLike | None = None
+) -> EncodedSplit:
+    """The published ``split`` of the configured MNIST-family dataset from the data root
+    (:func:`data_root`), latency coded; ``samples`` is None (the images are too large to keep)."""
+    times, labels = load_mnist_split(
+        dataset.name,
+        split,
+        data_root(data_dir, dataset.root),
+        download=dataset.download,
+        t_early=dataset.encoding.t_early,
+        t_late=dataset.encoding.t_late,
+    )
+    return EncodedSplit(split, times, labels, None)
 
 
 @dataclass

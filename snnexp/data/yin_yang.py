@@ -19,7 +19,14 @@ published number, so keep it bit for bit.
 
 from __future__ import annotations
 
+import os
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from snnexp.config import DatasetConfig
+    from snnexp.data.splits import EncodedSplit
 
 #: The standard splits as ``split: (size, seed)``.
 YIN_YANG_SPLITS: dict[str, tuple[int, int]] = {
@@ -74,3 +81,21 @@ def yin_yang(
         samples[i] = (x, y, 1.0 - x, 1.0 - y)
         labels[i] = goal
     return samples, labels
+
+
+def load(
+    dataset: DatasetConfig, split: str, data_dir: str | os.PathLike | None = None
+) -> EncodedSplit:
+    """The config's ``<split>_size`` samples drawn with ``<split>_seed``, latency coded as
+    ``t = t_early + v (t_late - t_early)`` (``data_dir`` is not used: nothing is read). The
+    generator above needs only numpy; torch is imported here, when a split is loaded."""
+    import torch
+
+    from snnexp.data.encoding import latency_encode
+    from snnexp.data.splits import EncodedSplit
+
+    size = getattr(dataset, f"{split}_size")
+    seed = getattr(dataset, f"{split}_seed")
+    samples, labels = yin_yang(size, seed)
+    times = latency_encode(samples, dataset.encoding.t_early, dataset.encoding.t_late)
+    return EncodedSplit(split, times, torch.from_numpy(labels), samples)

@@ -23,6 +23,8 @@ functions. Figure names (file stems) by family:
 - ``comparison``: ``untrained_vs_trained`` (``epoch_0`` against the savepoint)
 - ``graph`` (graphs of blocks): ``graph`` (the blocks in execution order, their edges, delays
   and cycles)
+- ``feature_maps`` (conv graphs): ``feature_maps`` (per image-shaped neurons block of a traced
+  test sample: spikes per channel over time, and where in the first channels' maps they fell)
 """
 
 from __future__ import annotations
@@ -220,17 +222,32 @@ def _plan(run_dir: Path, epoch_dir: Path) -> list[FigureJob]:
     jobs += _weight_jobs(run)
     jobs += _savepoint_jobs(run)
     if config_value(run.config, "model.blocks"):
-        jobs.append(FigureJob("graph", lambda: _graph_figure(run)))
+        jobs += _graph_jobs(run)
     return jobs
 
 
-def _graph_figure(run: _Run) -> Figure:
-    """The drawing of the run's graph of blocks, rebuilt from its config.yaml."""
+def _graph_jobs(run: _Run) -> list[FigureJob]:
+    """The drawing of the run's graph of blocks (rebuilt from its config.yaml) and, where the
+    test split traced a sample through image-shaped neurons blocks, their feature maps."""
     from snnexp.config import config_from_dict
     from snnexp.graph.build import graph_spec
+    from snnexp.plots.feature_maps import feature_map_blocks, plot_feature_maps
     from snnexp.plots.graph import plot_graph
 
-    return plot_graph(graph_spec(config_from_dict(run.config)), title=run.heading)
+    graph = graph_spec(config_from_dict(run.config))
+    jobs = [FigureJob("graph", lambda: plot_graph(graph, title=run.heading))]
+    outputs = run.outputs.get("test", {})
+    blocks = feature_map_blocks(graph, outputs)
+    if blocks:
+        dt = float(config_value(run.config, "model.dt", 1.0))
+        label = run.names(label_outputs(outputs)[1].shape[1])[int(outputs["trace_labels"][0])]
+        jobs.append(
+            FigureJob(
+                "feature_maps",
+                lambda: plot_feature_maps(blocks, dt, label=label, title=run.heading),
+            )
+        )
+    return jobs
 
 
 def _curve_jobs(run: _Run) -> list[FigureJob]:

@@ -200,6 +200,32 @@ def test_mnist_examples_when_images_are_saved(tmp_path: Path) -> None:
     assert_real_png(path)
 
 
+def test_sorted_outputs_use_the_whole_split_not_the_stored_examples(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A savepoint that stores one example image per class still draws its sorted output times
+    from every sample of the split (an earlier plan rebound them to the ten examples)."""
+    from snnexp.plots import spike_times
+
+    run_dir = make_run(tmp_path, dataset="mnist", splits=())
+    outputs = fake_outputs(60, np.random.default_rng(2))
+    outputs["example_index"] = np.arange(10)
+    outputs["example_images"] = np.random.default_rng(3).random((10, 16 * 16))
+    np.savez(run_dir / f"epoch_{EPOCH}" / "outputs_test.npz", **outputs)
+    drawn = {}
+
+    def capture(mean, std, names, **kwargs):
+        drawn["mean"], drawn["std"] = mean, std
+        return spike_times.Figure()
+
+    monkeypatch.setattr(spike_times, "plot_output_times", capture)
+    names = ["output_times_test", "examples_test"]
+    render_figures(run_dir, run_dir / f"epoch_{EPOCH}", only=names)
+    mean, std = sorted_output_stats(outputs["output_times"], outputs["labels"])
+    np.testing.assert_array_equal(drawn["mean"], mean)
+    np.testing.assert_array_equal(drawn["std"], std)
+
+
 @pytest.mark.parametrize("missing", ["config.yaml", "history.csv"])
 def test_not_a_result_folder(tmp_path: Path, missing: str) -> None:
     run_dir = make_run(tmp_path)

@@ -9,11 +9,13 @@ their means ``mean_hidden_counts_<k>`` for layers too large to save whole, e.g. 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from snnexp.plots.run import FigureJob, Run
 from snnexp.plots.style import OKABE_ITO, PAGE_WIDTH, styled
 
 N_TRACE_NEURONS = 4
@@ -159,3 +161,43 @@ def plot_firing_rates(
         if title:
             fig.suptitle(title, fontsize="medium")
     return fig
+
+
+def jobs(run: Run) -> list[FigureJob]:
+    """Time-stepped runs: ``firing_rates_<split>`` of every split with hidden counts, and
+    ``spike_raster`` and ``membrane_traces`` of the split that traced a sample."""
+    if not run.time_stepped:
+        return []
+    dt = run.dt
+    steps = max(1, round(float(run.value("model.sim_time", 1.0)) / dt))
+    threshold = float(run.value("model.neuron.threshold", 1.0))
+    found = []
+    for split, outputs in run.outputs.items():
+        counts = hidden_counts_or_means(outputs)
+        if counts:
+            found.append(
+                FigureJob(
+                    f"firing_rates_{split}",
+                    functools.partial(
+                        plot_firing_rates, counts, steps, title=run.split_title(split)
+                    ),
+                )
+            )
+        layers = trace_layers(outputs)
+        if layers:
+            label = run.traced_label(outputs)
+            found += [
+                FigureJob(
+                    "spike_raster",
+                    functools.partial(
+                        plot_spike_raster, layers, dt, label=label, title=run.heading
+                    ),
+                ),
+                FigureJob(
+                    "membrane_traces",
+                    functools.partial(
+                        plot_membrane_traces, outputs, dt, threshold, title=run.heading
+                    ),
+                ),
+            ]
+    return found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -10,12 +11,16 @@ from matplotlib.figure import Figure
 
 from snnexp.plots.confusion import (
     COLORBAR_LABEL,
-    NO_SPIKE_LABEL,
     accuracy_summary,
+    confusion_matrix,
     draw_confusion,
 )
-from snnexp.plots.spike_times import OUTPUT_TIME_LABEL, draw_output_times
+from snnexp.plots.io import label_outputs, read_outputs
+from snnexp.plots.run import NO_SPIKE_LABEL, OUTPUT_TIME_LABEL, SPLIT_NAMES, FigureJob, Run
+from snnexp.plots.spike_times import draw_output_times, sorted_output_stats
 from snnexp.plots.style import PAGE_WIDTH, styled
+
+logger = logging.getLogger(__name__)
 
 
 class SavepointPanels(NamedTuple):
@@ -70,3 +75,39 @@ def plot_comparison(
         if title:
             fig.suptitle(title, fontsize="medium")
     return fig
+
+
+def panels(epoch: int, outputs: dict[str, np.ndarray]) -> SavepointPanels:
+    """The confusion matrix and sorted label outputs of one savepoint's split."""
+    labels = outputs["labels"]
+    _, times = label_outputs(outputs)
+    mean, std = sorted_output_stats(times, labels)
+    return SavepointPanels(
+        epoch, confusion_matrix(labels, outputs["predictions"], times.shape[1]), mean, std
+    )
+
+
+def jobs(run: Run) -> list[FigureJob]:
+    """``untrained_vs_trained`` of the main split, where the run kept its epoch_0."""
+    split = run.main_split
+    if split is None:
+        return []
+    savepoints = run.savepoints_with(split)
+    if not (run.epoch and 0 in savepoints):
+        logger.info(
+            "no untrained savepoint (epoch_0) to compare with: skipping untrained_vs_trained"
+        )
+        return []
+    outputs = run.outputs[split]
+
+    def comparison() -> Figure:
+        return plot_comparison(
+            panels(0, read_outputs(savepoints[0], split)),
+            panels(run.epoch or 0, outputs),
+            run.names(label_outputs(outputs)[1].shape[1]),
+            title=f"{run.heading}, {SPLIT_NAMES[split]}",
+            ylabel=run.output_label,
+            undecided=run.undecided_label,
+        )
+
+    return [FigureJob("untrained_vs_trained", comparison)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -9,11 +10,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 
+from snnexp.plots.io import label_outputs
+from snnexp.plots.run import NO_SPIKE_LABEL, FigureJob, Run
 from snnexp.plots.style import COLUMN_WIDTH, OKABE_ITO, PAGE_WIDTH, styled
 
-NO_SPIKE_LABEL = "no spike"
-TIE_LABEL = "tie"
-"""The last column of time-stepped runs: no unique maximum of the read-out."""
 COLORBAR_LABEL = "share of true class [%]"
 
 
@@ -154,3 +154,29 @@ def plot_per_class_accuracy(
         summary = f"dashed: all classes, {overall:.1f} %"
         ax.set_title(f"{title}\n{summary}" if title else summary, fontsize="small")
     return fig
+
+
+def jobs(run: Run) -> list[FigureJob]:
+    """``confusion_<split>`` of every split and, except for Yin-Yang,
+    ``per_class_accuracy_<split>``."""
+    found = []
+    for split, outputs in run.outputs.items():
+        n_classes = label_outputs(outputs)[1].shape[1]
+        names, title = run.names(n_classes), run.split_title(split)
+        matrix = confusion_matrix(outputs["labels"], outputs["predictions"], n_classes)
+        found.append(
+            FigureJob(
+                f"confusion_{split}",
+                functools.partial(
+                    plot_confusion, matrix, names, title=title, undecided=run.undecided_label
+                ),
+            )
+        )
+        if run.dataset != "yin_yang":
+            found.append(
+                FigureJob(
+                    f"per_class_accuracy_{split}",
+                    functools.partial(plot_per_class_accuracy, matrix, names, title=title),
+                )
+            )
+    return found

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import io
+import logging
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -10,7 +12,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
+from snnexp.plots.run import FigureJob, Run
 from snnexp.plots.style import OKABE_ITO, PAGE_WIDTH, TRAIN_COLOR, VAL_COLOR, styled
+
+logger = logging.getLogger(__name__)
 
 SPLITS = (("train", "training", TRAIN_COLOR), ("val", "validation", VAL_COLOR))
 MARKER_MAX_EPOCHS = 40  # beyond this, markers on every epoch only clutter the lines
@@ -144,3 +149,33 @@ def progress_png(rows: Sequence[Mapping[str, float]], title: str | None = None) 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=PROGRESS_DPI, facecolor="white")
     return buffer.getvalue()
+
+
+def jobs(run: Run) -> list[FigureJob]:
+    """``training_curves``, ``training_curves_log_error`` and, where the history has the
+    learning rate, ``lr_and_bumps``."""
+    history = run.history
+    if len(history["epoch"]) == 0:
+        logger.info("history.csv has no epochs yet: skipping the training curves")
+        return []
+    loss_name = run.value("learning.loss.type")
+    title = str(run.value("name", "")) or None
+    found = [
+        FigureJob(
+            name,
+            functools.partial(
+                plot_curves,
+                history,
+                log_error=log_error,
+                loss_name=loss_name,
+                marked_epoch=run.epoch,
+                title=title,
+            ),
+        )
+        for log_error, name in ((False, "training_curves"), (True, "training_curves_log_error"))
+    ]
+    if "lr" in history:
+        found.append(
+            FigureJob("lr_and_bumps", functools.partial(plot_lr_and_bumps, history, title=title))
+        )
+    return found

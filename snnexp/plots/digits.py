@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import math
 from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from snnexp.plots.io import label_outputs
+from snnexp.plots.run import FigureJob, Run
 from snnexp.plots.style import CORRECT_COLOR, NO_SPIKE_COLOR, PAGE_WIDTH, TIME_LABEL, styled
+
+logger = logging.getLogger(__name__)
 
 
 def image_side(n_features: int) -> int | None:
@@ -65,3 +71,36 @@ def plot_examples(
         if title:
             fig.suptitle(title, fontsize="medium")
     return fig
+
+
+def jobs(run: Run) -> list[FigureJob]:
+    """Image datasets: ``examples_<split>`` of every split that stores its images (or the
+    first image of each class)."""
+    if run.dataset == "yin_yang":
+        return []
+    found = []
+    for split, outputs in run.outputs.items():
+        samples, labels = outputs.get("samples"), outputs["labels"]
+        _, times = label_outputs(outputs)
+        names = run.names(times.shape[1])
+        if "example_images" in outputs:
+            index = outputs["example_index"]
+            samples, times, labels = outputs["example_images"], times[index], labels[index]
+        if samples is None or samples.ndim != 2 or image_side(samples.shape[1]) is None:
+            logger.info("the %s outputs store no images: skipping examples_%s", split, split)
+            continue
+        found.append(
+            FigureJob(
+                f"examples_{split}",
+                functools.partial(
+                    plot_examples,
+                    samples,
+                    times,
+                    labels,
+                    names,
+                    title=run.split_title(split),
+                    xlabel=run.output_label,
+                ),
+            )
+        )
+    return found

@@ -8,6 +8,7 @@ order) and the block shapes of the run's graph (rebuilt from its config).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -15,6 +16,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from snnexp.graph.spec import GraphSpec
+from snnexp.plots.run import FigureJob, Run
 from snnexp.plots.style import PAGE_WIDTH, styled
 
 N_MAP_CHANNELS = 6
@@ -95,3 +97,17 @@ def plot_feature_maps(
             heading = f"{heading}, sample of class {label}"
         fig.suptitle(heading, fontsize="medium")
     return fig
+
+
+def jobs(run: Run) -> list[FigureJob]:
+    """Conv graphs of blocks whose test split traced a sample: ``feature_maps``."""
+    outputs = run.outputs.get("test", {})
+    if not run.value("model.blocks") or "trace_labels" not in outputs:
+        return []
+    blocks = feature_map_blocks(run.graph, outputs)
+    if not blocks:
+        return []
+    figure = functools.partial(
+        plot_feature_maps, blocks, run.dt, label=run.traced_label(outputs), title=run.heading
+    )
+    return [FigureJob("feature_maps", figure)]

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from matplotlib.figure import Figure
 
 from snnexp.graph.spec import INPUT, GraphSpec
+from snnexp.plots.run import FigureJob, Run
 from snnexp.plots.style import OKABE_ITO, PAGE_WIDTH, styled
 
 COLORS = {"neurons": OKABE_ITO[1], "linear": OKABE_ITO[4], "conv2d": OKABE_ITO[4]}
@@ -81,3 +82,10 @@ def plot_graph(graph: GraphSpec, *, title: str | None = None) -> Figure:
         if title:
             fig.suptitle(title, fontsize="medium")
     return fig
+
+
+def jobs(run: Run) -> list[FigureJob]:
+    """Graphs of blocks: ``graph``, drawn from the run's config alone."""
+    if not run.value("model.blocks"):
+        return []
+    return [FigureJob("graph", lambda: plot_graph(run.graph, title=run.heading))]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from snnexp.plots.io import label_outputs
+from snnexp.plots.run import FigureJob, Run
 from snnexp.plots.style import (
     CORRECT_COLOR,
     OKABE_ITO,
@@ -101,3 +104,22 @@ def plot_spike_time_histograms(
         if title:
             fig.suptitle(title, fontsize="medium")
     return fig
+
+
+def jobs(run: Run) -> list[FigureJob]:
+    """First-spike runs: ``spike_time_histograms_<split>`` of every split."""
+    if run.time_stepped:
+        return []
+    return [
+        FigureJob(
+            f"spike_time_histograms_{split}",
+            functools.partial(
+                plot_spike_time_histograms,
+                label_outputs(outputs)[1],
+                outputs["labels"],
+                hidden_layers(outputs),
+                title=run.split_title(split),
+            ),
+        )
+        for split, outputs in run.outputs.items()
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -9,6 +10,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from snnexp.plots.run import FigureJob, Run
 from snnexp.plots.style import OKABE_ITO, PAGE_WIDTH, styled
 
 SIGN_COLORS = ListedColormap([OKABE_ITO[0], "white", OKABE_ITO[3]])
@@ -84,3 +86,27 @@ def plot_sign_maps(
                 fontsize="medium",
             )
     return fig
+
+
+def jobs(run: Run) -> list[FigureJob]:
+    """DEEP R runs: ``sign_maps`` (from the checkpoint) and ``connectivity`` (from the
+    history)."""
+    if run.value("learning.rewiring.connectivity") is None or not run.has_checkpoint:
+        return []
+
+    def sign_maps() -> Figure:
+        state = run.checkpoint["rewiring"]
+        maps = [
+            sign_map(np.asarray(s), np.asarray(a))
+            for s, a in zip(state["signs"], state["active"], strict=True)
+        ]
+        return plot_sign_maps(maps, matrix_names(run.checkpoint["model"]), title=run.heading)
+
+    found = [FigureJob("sign_maps", sign_maps)]
+    if "connections" in run.history:
+        found.append(
+            FigureJob(
+                "connectivity", functools.partial(plot_connectivity, run.history, title=run.heading)
+            )
+        )
+    return found

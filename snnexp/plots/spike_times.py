@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -9,9 +10,9 @@ from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from snnexp.plots.style import COLUMN_WIDTH, PAGE_WIDTH, TIME_LABEL, class_colors, styled
-
-OUTPUT_TIME_LABEL = f"output spike time {TIME_LABEL}"
+from snnexp.plots.io import label_outputs, read_outputs
+from snnexp.plots.run import OUTPUT_TIME_LABEL, SPLIT_NAMES, FigureJob, Run
+from snnexp.plots.style import COLUMN_WIDTH, PAGE_WIDTH, class_colors, styled
 
 
 def sorted_output_stats(
@@ -189,3 +190,56 @@ def plot_output_times_over_training(
         if title:
             fig.suptitle(title, fontsize="medium")
     return fig
+
+
+def jobs(run: Run) -> list[FigureJob]:
+    """``output_times_<split>`` (``output_scores_<split>`` for time-stepped runs) of every split
+    and, over two or more savepoints of the main split, ``..._over_training``."""
+    t_correct = None
+    if run.value("learning.loss.type") == "mse":
+        t_correct = run.value("learning.loss.t_correct")
+    found = [
+        FigureJob(
+            f"{run.output_name}_{split}",
+            functools.partial(_sorted_outputs_figure, run, split, outputs, t_correct),
+        )
+        for split, outputs in run.outputs.items()
+    ]
+    split = run.main_split
+    if split is not None and len(run.savepoints_with(split)) >= 2:
+        found.append(
+            FigureJob(
+                f"{run.output_name}_over_training",
+                functools.partial(_over_training_figure, run, split),
+            )
+        )
+    return found
+
+
+def _sorted_outputs_figure(
+    run: Run, split: str, outputs: dict[str, np.ndarray], t_correct: float | None
+) -> Figure:
+    _, times = label_outputs(outputs)
+    mean, std = sorted_output_stats(times, outputs["labels"])
+    names = run.names(times.shape[1])
+    title = run.split_title(split)
+    return plot_output_times(
+        mean, std, names, t_correct=t_correct, title=title, ylabel=run.output_label
+    )
+
+
+def _over_training_figure(run: Run, split: str) -> Figure:
+    savepoints = run.savepoints_with(split)
+    stats = []
+    for folder in savepoints.values():
+        outputs = read_outputs(folder, split)
+        stats.append(sorted_output_stats(label_outputs(outputs)[1], outputs["labels"]))
+    names = run.names(label_outputs(run.outputs[split])[1].shape[1])
+    return plot_output_times_over_training(
+        list(savepoints),
+        np.stack([mean for mean, _ in stats]),
+        np.stack([std for _, std in stats]),
+        names,
+        title=f"{run.config.get('name', run.run_dir.name)}, {SPLIT_NAMES[split]}",
+        ylabel=run.output_label,
+    )

@@ -10,15 +10,16 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from snnexp.config import TIME_STEPPED_RULES
+from snnexp.plots.comparison import panels
 from snnexp.plots.confusion import (
-    NO_SPIKE_LABEL,
     accuracy_summary,
     draw_confusion,
     draw_per_class_accuracy,
 )
 from snnexp.plots.curves import draw_score
-from snnexp.plots.io import config_value
-from snnexp.plots.spike_times import OUTPUT_TIME_LABEL, draw_output_times
+from snnexp.plots.io import config_value, label_outputs
+from snnexp.plots.run import NO_SPIKE_LABEL, OUTPUT_TIME_LABEL, SPLIT_NAMES, FigureJob, Run
+from snnexp.plots.spike_times import draw_output_times
 from snnexp.plots.style import PAGE_WIDTH, styled
 from snnexp.plots.yin_yang import draw_yin_yang_map
 
@@ -147,3 +148,36 @@ def plot_summary(
         if title:
             fig.suptitle(title, fontsize="medium")
     return fig
+
+
+def jobs(run: Run) -> list[FigureJob]:
+    """``summary``: one page of the main split, config essentials in the caption."""
+    split = run.main_split
+    if split is None:
+        return []
+    outputs = run.outputs[split]
+
+    def summary() -> Figure:
+        page = panels(run.epoch or 0, outputs)
+        accuracies = {
+            s: float(np.mean(o["predictions"] == o["labels"])) for s, o in run.outputs.items()
+        }
+        yin_yang = None
+        if run.dataset == "yin_yang" and "samples" in outputs:
+            yin_yang = (outputs["samples"], outputs["labels"], outputs["predictions"])
+        return plot_summary(
+            run.history,
+            page.matrix,
+            page.mean,
+            page.std,
+            run.names(label_outputs(outputs)[1].shape[1]),
+            config_caption(run.config, accuracies),
+            split_name=SPLIT_NAMES[split],
+            yin_yang=yin_yang,
+            title=run.heading,
+            quantity="read-out scores" if run.time_stepped else "output spike times",
+            ylabel=run.output_label,
+            undecided=run.undecided_label,
+        )
+
+    return [FigureJob("summary", summary)]

@@ -10,6 +10,7 @@ import numpy as np
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 
+from snnexp.plots.run import FigureJob, Run
 from snnexp.plots.style import DIVERGING_CMAP, OKABE_ITO, PAGE_WIDTH, styled
 
 _WEIGHT_KEY = re.compile(r"layers\.(\d+)\.weight")
@@ -130,3 +131,17 @@ def plot_weight_matrices(layers: Sequence[LayerWeights], *, title: str | None = 
         if title:
             fig.suptitle(title, fontsize="medium")
     return fig
+
+
+def jobs(run: Run) -> list[FigureJob]:
+    """``weight_histograms`` and ``weight_matrices``, from the savepoint's checkpoint."""
+    if not run.has_checkpoint:
+        return []
+
+    def histograms() -> Figure:
+        return plot_weight_histograms(layer_weights(run.checkpoint["model"]), title=run.heading)
+
+    def matrices() -> Figure:
+        return plot_weight_matrices(layer_weights(run.checkpoint["model"]), title=run.heading)
+
+    return [FigureJob("weight_histograms", histograms), FigureJob("weight_matrices", matrices)]

@@ -3,6 +3,8 @@ times, and the time difference between the correct and the earliest wrong label 
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -11,6 +13,9 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize, TwoSlopeNorm
 from matplotlib.figure import Figure
 
+from snnexp.plots.histograms import hidden_layers
+from snnexp.plots.io import label_outputs
+from snnexp.plots.run import FigureJob, Run
 from snnexp.plots.style import (
     COLUMN_WIDTH,
     DIVERGING_CMAP,
@@ -22,6 +27,11 @@ from snnexp.plots.style import (
     class_colors,
     styled,
 )
+
+logger = logging.getLogger(__name__)
+
+HIDDEN_MAP_NEURONS = 6
+"""Hidden neurons shown in the hidden-time map."""
 
 R_BIG = 0.5
 R_SMALL = 0.1
@@ -272,3 +282,64 @@ def plot_hidden_time_maps(
         if title:
             fig.suptitle(title, fontsize="medium")
     return fig
+
+
+def jobs(run: Run) -> list[FigureJob]:
+    """Yin-Yang runs, every split that saved its samples: ``yin_yang_map_<split>`` and, for
+    first-spike runs, ``yin_yang_label_times_<split>``, ``yin_yang_time_difference_<split>`` and
+    ``yin_yang_hidden_times_<split>``."""
+    if run.dataset != "yin_yang":
+        return []
+    found = []
+    for split, outputs in run.outputs.items():
+        if outputs.get("samples") is None:
+            logger.info("no samples in the %s outputs: skipping the Yin-Yang maps", split)
+            continue
+        split_jobs = _split_jobs(run, split, outputs)
+        found += split_jobs[:1] if run.time_stepped else split_jobs
+    return found
+
+
+def _split_jobs(run: Run, split: str, outputs: dict[str, np.ndarray]) -> list[FigureJob]:
+    samples, labels = outputs["samples"], outputs["labels"]
+    _, times = label_outputs(outputs)
+    names, title = run.names(times.shape[1]), run.split_title(split)
+    found = [
+        FigureJob(
+            f"yin_yang_map_{split}",
+            functools.partial(
+                plot_yin_yang_map, samples, labels, outputs["predictions"], names, title=title
+            ),
+        ),
+        FigureJob(
+            f"yin_yang_label_times_{split}",
+            functools.partial(plot_label_time_maps, samples, times, names, title=title),
+        ),
+        FigureJob(
+            f"yin_yang_time_difference_{split}",
+            functools.partial(plot_time_difference_map, samples, times, labels, title=title),
+        ),
+    ]
+    if run.time_stepped:
+        return found
+    hidden = hidden_layers(outputs)
+    if not hidden:
+        logger.info("no hidden times in the %s outputs: skipping the hidden-time map", split)
+        return found
+    neurons = pick_hidden_neurons(hidden[0], HIDDEN_MAP_NEURONS)
+    if len(neurons) == 0:
+        logger.info("no hidden neuron spikes in the %s outputs: skipping its map", split)
+        return found
+    found.append(
+        FigureJob(
+            f"yin_yang_hidden_times_{split}",
+            functools.partial(
+                plot_hidden_time_maps,
+                samples,
+                hidden[0],
+                neurons,
+                title=f"{title}, first hidden layer",
+            ),
+        )
+    )
+    return found

@@ -432,3 +432,40 @@ def test_feature_maps_reshape_each_image_shaped_neurons_block_by_channel():
     assert raster[1].tolist() == pytest.approx([0.0, 1 / 9, 0.0])
     figure = plot_feature_maps(found, 1.0, label="0")
     assert len(figure.axes) == 1 + 1 + 2  # raster, its colour bar, the two channels' maps
+
+
+def test_a_new_block_type_is_one_registration_with_its_own_parameter_checks(monkeypatch):
+    """The README's example: a block class plus one BlockType entry, whose parameter the
+    shared checks do not know, is read, checked and run like the built-in ones."""
+    from snnexp.graph.blocks import BLOCK_TYPES, Block, BlockType
+    from snnexp.graph.parameters import positive_number
+
+    class Scale(Block):
+        def __init__(self, factor: float) -> None:
+            super().__init__()
+            self.factor = factor
+
+        def apply(self, x: torch.Tensor) -> torch.Tensor:
+            return self.factor * x
+
+    scale = BlockType(
+        {"factor": 1.0},
+        lambda shape, p: shape,
+        lambda p, ctx: Scale(p["factor"]),
+        "its input times factor",
+        checks={"factor": (positive_number, "a number > 0")},
+    )
+    monkeypatch.setitem(BLOCK_TYPES, "scale", scale)
+    blocks = [
+        {"type": "linear", "features": 3, "name": "fc"},
+        {"type": "scale", "factor": 2.0, "name": "twice"},
+        {"type": "neurons", "name": "out"},
+    ]
+    network = build(blocks[:1] + blocks[2:], seed=3)
+    scaled = build(blocks, seed=3)
+    assert isinstance(scaled.blocks["twice"], Scale)
+    x = torch.randn(6, 4, dtype=torch.float64)
+    fc = network.blocks["fc"].apply(x)
+    assert torch.equal(scaled.blocks["twice"].apply(fc), 2.0 * fc)
+    with pytest.raises(ConfigError, match=r"\('twice'\): factor must be a number > 0, got -1"):
+        config_from_dict(config([*blocks[:1], {**blocks[1], "factor": -1}, blocks[2]]))

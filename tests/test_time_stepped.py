@@ -318,3 +318,20 @@ def test_inference_memory_does_not_grow_with_steps():
     if the whole sequence were kept; chunked inference keeps one chunk."""
     short, long = peak_growth_kib(100), peak_growth_kib(2000)
     assert long - short < 40 * 1024, (short, long)
+
+
+def test_every_registered_neuron_model_is_its_own_module():
+    """NEURON_MODELS is the registry: each name is a module of snnexp.functional.stepped whose
+    MODEL carries that name; the config's model.neuron.type choices are these names; an
+    unknown name is refused with the list."""
+    from snnexp.config.schema import NEURON_TYPES
+    from snnexp.functional.stepped import NEURON_MODELS, step_model
+
+    assert NEURON_TYPES == NEURON_MODELS
+    for name in NEURON_MODELS:
+        model = step_model(name)
+        assert model.name == name
+        assert model.step.__module__.startswith("snnexp.functional.stepped.")
+    assert step_model("alif").adaptive and step_model("synaptic").has_current
+    with pytest.raises(ValueError, match="unknown neuron model 'izhikevich'; available: synaptic"):
+        step_model("izhikevich")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -30,6 +30,7 @@ from snnexp.functional.stepped.base import (
     threshold_of,
 )
 from snnexp.functional.surrogate import Surrogate
+from snnexp.graph.parameters import Check
 from snnexp.modules.neurons import SpikingNeurons
 
 Shape = tuple[int, ...]
@@ -377,12 +378,15 @@ the neuron model, ``model.neuron.type`` there)."""
 @dataclass(frozen=True)
 class BlockType:
     """One kind of block: its parameters (name -> default, :data:`REQUIRED` where the config
-    must give one), its output shape for an input shape, and how to build it."""
+    must give one), its output shape for an input shape, how to build it, and the checks of
+    parameters that no other block has."""
 
     parameters: Mapping[str, Any]
     shape: Callable[[Shape, Mapping[str, Any]], Shape]
     build: Callable[[Mapping[str, Any], BuildContext], Block]
     doc: str
+    checks: Mapping[str, Check] = field(default_factory=dict)
+    """Checks of parameters that :data:`~snnexp.graph.parameters.PARAMETER_CHECKS` lacks."""
 
 
 def _same(shape: Shape, _p: Mapping[str, Any]) -> Shape:

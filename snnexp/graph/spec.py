@@ -21,67 +21,17 @@ naming the block (``model.blocks[3] ('conv2')``) and the fix.
 from __future__ import annotations
 
 import difflib
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from snnexp.choices import RESETS
-from snnexp.functional.stepped import NEURON_MODELS
 from snnexp.graph.blocks import BLOCK_TYPES, REQUIRED, Shape
+from snnexp.graph.parameters import PARAMETER_CHECKS, non_negative_int, positive_int
 
 INPUT = "input"
 """The name of the encoded data in ``inputs``."""
 KEYS = ("type", "name", "inputs")
 """Keys every block takes besides its parameters."""
-
-
-def _positive_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 1
-
-
-def _non_negative_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
-
-
-def _positive_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
-
-
-def _non_negative_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
-
-
-def _boolean(v: Any) -> bool:
-    return isinstance(v, bool)
-
-
-_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    **dict.fromkeys(
-        ("features", "channels", "kernel", "groups", "steps"),
-        (_positive_int, "an integer >= 1"),
-    ),
-    "stride": (lambda v: v is None or _positive_int(v), "an integer >= 1"),
-    "padding": (_non_negative_int, "an integer >= 0"),
-    "refractory_steps": (_non_negative_int, "an integer >= 0"),
-    "p": (lambda v: _non_negative_number(v) and v < 1, "a number in [0, 1)"),
-    **dict.fromkeys(
-        ("tau_mem", "tau_syn", "tau_adapt", "resistance", "capacitance"),
-        (_positive_number, "a number > 0"),
-    ),
-    "threshold": (_positive_number, "a number > 0"),
-    "adapt_strength": (_non_negative_number, "a number >= 0"),
-    **dict.fromkeys(
-        ("bias", "recurrent", "spiking", "learn_tau", "per_neuron_tau"), (_boolean, "true or false")
-    ),
-    "model": (lambda v: v in NEURON_MODELS, f"one of {', '.join(NEURON_MODELS)}"),
-    "reset": (lambda v: v in RESETS, f"one of {', '.join(RESETS)}"),
-    "bias_times": (
-        lambda v: isinstance(v, list) and all(_non_negative_number(t) for t in v),
-        "a list of times >= 0",
-    ),
-}
-"""What each block parameter must be."""
 
 
 @dataclass(frozen=True)
@@ -240,11 +190,11 @@ def _parse_block(
             valid = [*KEYS, *block_type.parameters]
             problems.append(f"{label}: unknown key '{key}' for a {kind} block{_close(key, valid)}")
     for key, value in params.items():
-        ok, text = _RULES[key]
+        ok, text = block_type.checks.get(key) or PARAMETER_CHECKS[key]
         if not ok(value):
             problems.append(f"{label}: {key} must be {text}, got {value!r}")
     inputs = _parse_inputs(entry.get("inputs", [previous]), label, problems)
-    if kind == "delay" and _positive_int(params.get("steps")):
+    if kind == "delay" and positive_int(params.get("steps")):
         inputs = [Edge(edge.source, edge.delay + params["steps"]) for edge in inputs]
     return BlockSpec(name, kind, params, inputs)
 
@@ -271,7 +221,7 @@ def _parse_inputs(raw: Any, label: str, problems: list[str]) -> list[Edge]:
                 f"{label}: unknown key(s) {', '.join(map(str, sorted(extra)))} in the input "
                 f"{item!r}; an input has block and delay"
             )
-        elif not _non_negative_int(delay):
+        elif not non_negative_int(delay):
             problems.append(
                 f"{label}: the delay of input '{item['block']}' must be a whole number of "
                 f"steps >= 0, got {delay!r}"

@@ -25,6 +25,7 @@ from snnexp.config import (
     ExperimentConfig,
     dump_config_yaml,
     load_config,
+    steps_of,
 )
 from snnexp.errors import SnnexpError
 from snnexp.run.files import CONFIG_FILE, FIGURES_FOLDER, HISTORY_FILE, LOG_FILE, savepoint_folder
@@ -315,7 +316,7 @@ def inference(
         raise click.BadParameter(
             f"must be shorter than the simulated time {sim_time}", param_hint="--dt"
         )
-    runs = [("exact", f"time-stepped, {round(sim_time / dt)} steps" if time_stepped else "exact")]
+    runs = [("exact", f"time-stepped, {steps_of(sim_time, dt)} steps" if time_stepped else "exact")]
     if simulator == "stepped":
         runs.append(("stepped", f"stepped dt={dt:g} sim_time={sim_time:g}"))
     for name, label in runs:

@@ -335,3 +335,28 @@ def test_every_registered_neuron_model_is_its_own_module():
     assert step_model("alif").adaptive and step_model("synaptic").has_current
     with pytest.raises(ValueError, match="unknown neuron model 'izhikevich'; available: synaptic"):
         step_model("izhikevich")
+
+
+def test_the_readme_neuron_model_example_plugs_in(monkeypatch):
+    """A model module (here the README's ``my_leaky``) plus its name in NEURON_MODELS is all
+    that SpikingNeurons needs: it integrates half of its input, with the configured reset."""
+    import types
+
+    from snnexp.functional import stepped
+    from snnexp.functional.stepped.base import StepModel, fire, membrane_update
+
+    def my_leaky_step(current, state, params, surrogate):
+        v = membrane_update(state.v, 0.5 * current, state.z.detach(), params)
+        return fire(state._replace(v=v), params, surrogate)
+
+    module = types.ModuleType("snnexp.functional.stepped.my_leaky")
+    module.MODEL = StepModel("my_leaky", my_leaky_step, "leaky, half the input gain")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setattr(stepped, "NEURON_MODELS", (*stepped.NEURON_MODELS, "my_leaky"))
+    stepped.step_model.cache_clear()
+    try:
+        neurons = SpikingNeurons(1, "my_leaky", dt=1.0, tau_mem=1e9, threshold=1.0)
+        spikes = neurons(torch.tensor([[[0.8]], [[0.8]], [[0.8]]]))
+    finally:
+        stepped.step_model.cache_clear()
+    assert spikes.flatten().tolist() == [0.0, 0.0, 1.0]  # v = 0.4, 0.8, 1.2

@@ -48,6 +48,7 @@ from snnexp.config.schema import (
     ModelConfig,
     NeuronConfig,
     n_steps,
+    steps_of,
 )
 
 __all__ = [
@@ -70,4 +71,5 @@ __all__ = [
     "legacy_config_from_dict",
     "load_config",
     "n_steps",
+    "steps_of",
 ]

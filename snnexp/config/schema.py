@@ -285,6 +285,11 @@ class ExperimentConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
 
 
+def steps_of(sim_time: float, dt: float) -> int:
+    """Number of steps of a time-stepped simulation: round(sim_time / dt), at least 1."""
+    return max(1, round(sim_time / dt))
+
+
 def n_steps(model: ModelConfig) -> int:
-    """Number of steps of a time-stepped simulation: round(sim_time / dt)."""
-    return max(1, round(model.sim_time / model.dt))
+    """Number of steps of the model's time-stepped simulation (:func:`steps_of`)."""
+    return steps_of(model.sim_time, model.dt)

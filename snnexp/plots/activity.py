@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from snnexp.config import steps_of
 from snnexp.plots.run import FigureJob, Run
 from snnexp.plots.style import OKABE_ITO, PAGE_WIDTH, styled
 
@@ -169,7 +170,7 @@ def jobs(run: Run) -> list[FigureJob]:
     if not run.time_stepped:
         return []
     dt = run.dt
-    steps = max(1, round(float(run.value("model.sim_time", 1.0)) / dt))
+    steps = steps_of(float(run.value("model.sim_time", 1.0)), dt)
     threshold = float(run.value("model.neuron.threshold", 1.0))
     found = []
     for split, outputs in run.outputs.items():

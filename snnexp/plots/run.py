@@ -80,7 +80,7 @@ class Run:
     @property
     def main_split(self) -> str | None:
         """The split of the summary and comparison figures: test, else val, else train."""
-        return next((s for s in ("test", "val", "train") if s in self.outputs), None)
+        return next((s for s in reversed(SPLITS) if s in self.outputs), None)
 
     def names(self, n_classes: int) -> list[str]:
         """The class names of the run's dataset."""

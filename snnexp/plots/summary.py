@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from snnexp.config import TIME_STEPPED_RULES
+from snnexp.config import TIME_STEPPED_RULES, steps_of
 from snnexp.plots.comparison import panels
 from snnexp.plots.confusion import (
     accuracy_summary,
@@ -77,7 +77,7 @@ def _time_stepped_neurons(config: dict[str, Any]) -> list[str]:
         f"{value(config, 'model.neuron.type', '?')} neurons, "
         f"tau_mem {value(config, 'model.neuron.tau_mem', '?')}, "
         f"threshold {value(config, 'model.neuron.threshold', '?')}",
-        f"dt {dt}, {round(sim_time / dt)} steps",
+        f"dt {dt}, {steps_of(sim_time, dt)} steps",
         f"{encoding} encoding",
         f"read-out {value(config, 'model.readout', '?')}",
         f"surrogate {value(config, 'learning.surrogate.type', '?')}",

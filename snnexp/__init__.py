@@ -19,7 +19,7 @@ _API = {
     "load_split": "snnexp.data",
     "FirstSpikeLayer": "snnexp.modules.first_spike",
     "FirstSpikeNetwork": "snnexp.modules.first_spike",
-    "NeuronParams": "snnexp.functional.event.et",
+    "NeuronParams": "snnexp.functional.neuron",
     "first_spike_et": "snnexp.functional.event.et",
     "first_spike_dt": "snnexp.functional.event.dt",
     "Leaky": "snnexp.modules.neurons",

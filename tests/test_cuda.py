@@ -20,9 +20,10 @@ from snnexp.data.encoding import (
     interpolated_latency_spike_train,
     latency_spike_train,
 )
-from snnexp.functional.cuba_exact import SteppedParams, simulate_layer
+from snnexp.functional.cuba_exact import SteppedSimulation, simulate_layer
 from snnexp.functional.event.dt import DEFAULT_DT_NEURON, first_spike_dt
-from snnexp.functional.event.et import DEFAULT_NEURON, first_spike_et
+from snnexp.functional.event.et import first_spike_et
+from snnexp.functional.neuron import DEFAULT_NEURON
 from snnexp.rules.deep_r import DeepR, RewiringParams
 from snnexp.run.inference import evaluate_saved, load_saved_network
 
@@ -91,7 +92,7 @@ def test_spikes_on_step_boundaries_fall_into_the_cpu_steps():
     for encode in (latency_spike_train, interpolated_latency_spike_train):
         cpu = encode(times, dt, 0, 32)
         assert torch.equal(encode(times.to(GPU), dt, 0, 32).cpu(), cpu)
-    sim = SteppedParams(DEFAULT_NEURON, dt, 3.2)
+    sim = SteppedSimulation(DEFAULT_NEURON, dt, 3.2)
     weights = torch.full((30, 2), 0.05, dtype=torch.float64)
     cpu = simulate_layer(times, weights, sim, record=True)
     gpu = simulate_layer(times.to(GPU), weights.to(GPU), sim, record=True)

@@ -9,7 +9,7 @@ from numeric import numeric_gradient
 
 from snnexp.config import config_from_dict
 from snnexp.functional.event.dt import DEFAULT_DT_NEURON, dt_spike_times, first_spike_dt
-from snnexp.functional.event.et import NeuronParams
+from snnexp.functional.neuron import NeuronParams
 from snnexp.modules.first_spike import FIRST_SPIKE_FUNCTIONS, FirstSpikeLayer
 from snnexp.run.build import build_network
 

@@ -10,8 +10,9 @@ import torch
 from numeric import numeric_gradient
 
 from snnexp.functional.event import scan
-from snnexp.functional.event.et import NeuronParams, et_spike_times, first_spike_et
+from snnexp.functional.event.et import et_spike_times, first_spike_et
 from snnexp.functional.lambertw import lambertw0
+from snnexp.functional.neuron import NeuronParams
 
 
 def test_lambertw_solves_defining_equation():

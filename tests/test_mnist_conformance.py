@@ -16,7 +16,8 @@ import torch
 
 from snnexp.config import DatasetConfig, load_config
 from snnexp.data import load_split
-from snnexp.functional.event.et import NeuronParams, et_spike_times
+from snnexp.functional.event.et import et_spike_times
+from snnexp.functional.neuron import NeuronParams
 
 MNIST_RAW = Path(__file__).resolve().parents[2] / "shared" / "data" / "MNIST" / "raw"
 TEST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")

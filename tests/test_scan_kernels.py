@@ -7,7 +7,8 @@ import torch
 
 from snnexp.functional.event import scan
 from snnexp.functional.event.dt import DEFAULT_DT_NEURON, first_spike_dt
-from snnexp.functional.event.et import NeuronParams, first_spike_et
+from snnexp.functional.event.et import first_spike_et
+from snnexp.functional.neuron import NeuronParams
 
 RULES = {
     "et": (first_spike_et, NeuronParams(), 0.06),

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from snnexp.cli import main
 from snnexp.functional.cuba_exact import (
-    SteppedParams,
+    SteppedSimulation,
     cuba_step,
     initial_state,
     propagator,
@@ -22,7 +22,8 @@ from snnexp.functional.cuba_exact import (
     simulate_network,
 )
 from snnexp.functional.event.dt import dt_spike_times
-from snnexp.functional.event.et import NeuronParams, et_spike_times
+from snnexp.functional.event.et import et_spike_times
+from snnexp.functional.neuron import NeuronParams
 from snnexp.modules.first_spike import FirstSpikeLayer, FirstSpikeNetwork, SteppedNetwork
 
 DT = 1e-3
@@ -69,7 +70,7 @@ def test_recorded_traces_equal_the_exact_solution(tau_mem):
     p = NeuronParams(tau_syn=1.0, tau_mem=tau_mem, threshold=0.5, leak=-0.2, g_leak=1.3)
     times = torch.tensor([[0.1234, 0.5, 1.00051, torch.inf]], dtype=torch.float64)
     weights = torch.tensor([[4.0, 0.3], [3.0, -0.4], [-1.0, 0.1], [9.0, 9.0]], dtype=torch.float64)
-    rec = simulate_layer(times, weights, SteppedParams(p, 0.01, 6.0), record=True)
+    rec = simulate_layer(times, weights, SteppedSimulation(p, 0.01, 6.0), record=True)
     grid = rec.times.numpy()
     assert len(grid) == 600 and grid[-1] == pytest.approx(6.0)
     u = exact_membrane(grid, times[0].numpy(), weights.numpy(), p)
@@ -136,7 +137,7 @@ def test_exact_and_stepped_first_spikes_agree(rule, seed):
     never reaches threshold has t_exact = +inf; disagreements only at threshold grazes."""
     p, times, weights, exact = _random_layer(rule, seed)
     sim_time = 12.0
-    rec = simulate_layer(times, weights, SteppedParams(p, DT, sim_time), record=True)
+    rec = simulate_layer(times, weights, SteppedSimulation(p, DT, sim_time), record=True)
     stepped = rec.first_spike
     assert torch.isfinite(exact).float().mean() > 0.2 and torch.isinf(exact).float().mean() > 0.2
     assert exact[torch.isfinite(exact)].max() < sim_time - 1.0
@@ -168,7 +169,7 @@ def test_network_simulation_matches_layers_and_module():
     label, (hidden,) = SteppedNetwork(network, 0.01, 12.0)(inputs)
     bias0 = torch.full((20, 1), 0.9, dtype=torch.float64)
     first = simulate_layer(
-        torch.cat([inputs, bias0], 1), layers[0].weight.detach(), SteppedParams(p, 0.01, 12.0)
+        torch.cat([inputs, bias0], 1), layers[0].weight.detach(), SteppedSimulation(p, 0.01, 12.0)
     ).first_spike
     torch.testing.assert_close(hidden, first)
     assert torch.isfinite(hidden).any() and label.shape == (20, 3)

@@ -18,7 +18,7 @@ from snnexp.data.encoding import (
     rate_spike_train,
     threshold_crossing_spike_train,
 )
-from snnexp.functional.stepped.base import StepParams, initial_state, neuron_step
+from snnexp.functional.stepped.base import StepCoefficients, initial_state, neuron_step
 from snnexp.functional.surrogate import Surrogate, spike
 from snnexp.losses.readout import ReadoutLoss, predict_unique_max, rate_penalty
 from snnexp.modules.neurons import Leaky, SpikingNeurons
@@ -28,7 +28,7 @@ from snnexp.modules.stepped_layer import SpikingLayer
 NO_SURROGATE = Surrogate()
 
 
-def run_trace(params: StepParams, currents: list[float]) -> dict[str, list[float]]:
+def run_trace(params: StepCoefficients, currents: list[float]) -> dict[str, list[float]]:
     """Step one neuron through ``currents``; return its v, i, a and z per step."""
     state = initial_state(params, (1, 1), torch.device("cpu"), torch.float64)
     trace: dict[str, list[float]] = {"v": [], "i": [], "a": [], "z": []}
@@ -42,19 +42,19 @@ def run_trace(params: StepParams, currents: list[float]) -> dict[str, list[float
 
 
 def test_leaky_trace_by_hand():
-    trace = run_trace(StepParams("leaky", mem_decay=0.5), [1.5, 0.0, 0.5, 0.8])
+    trace = run_trace(StepCoefficients("leaky", mem_decay=0.5), [1.5, 0.0, 0.5, 0.8])
     assert trace["v"] == pytest.approx([1.5, 0.75 - 1.0, -0.125 + 0.5, 0.1875 + 0.8])
     assert trace["z"] == [1.0, 0.0, 0.0, 0.0]
 
 
 def test_leaky_reset_to_zero():
-    trace = run_trace(StepParams("leaky", mem_decay=0.5, reset="zero"), [1.5, 0.4, 0.2])
+    trace = run_trace(StepCoefficients("leaky", mem_decay=0.5, reset="zero"), [1.5, 0.4, 0.2])
     assert trace["v"] == pytest.approx([1.5, 0.4, 0.4])
     assert trace["z"] == [1.0, 0.0, 0.0]
 
 
 def test_synaptic_trace_by_hand():
-    params = StepParams("synaptic", mem_decay=0.8, syn_decay=0.5, threshold=10.0)
+    params = StepCoefficients("synaptic", mem_decay=0.8, syn_decay=0.5, threshold=10.0)
     trace = run_trace(params, [1.0, 0.0, 0.0])
     assert trace["i"] == pytest.approx([1.0, 0.5, 0.25])
     assert trace["v"] == pytest.approx([1.0, 0.8 + 0.5, 1.04 + 0.25])
@@ -62,14 +62,16 @@ def test_synaptic_trace_by_hand():
 
 def test_alpha_neuron_has_the_alpha_kernel():
     decay = math.exp(-0.1)
-    trace = run_trace(StepParams("alpha", mem_decay=decay, threshold=100.0), [1.0] + [0.0] * 30)
+    trace = run_trace(
+        StepCoefficients("alpha", mem_decay=decay, threshold=100.0), [1.0] + [0.0] * 30
+    )
     expected = [(t + 1) * decay**t for t in range(31)]
     assert trace["v"] == pytest.approx(expected)
     assert max(range(31), key=lambda t: trace["v"][t]) in (9, 10)
 
 
 def test_alif_threshold_rises_after_a_spike():
-    params = StepParams("alif", mem_decay=0.0, adapt_decay=0.5, adapt_strength=2.0)
+    params = StepCoefficients("alif", mem_decay=0.0, adapt_decay=0.5, adapt_strength=2.0)
     trace = run_trace(params, [1.2, 1.5, 2.5, 0.0])
     assert trace["a"] == pytest.approx([0.0, 0.5, 0.25, 0.125 + 0.5])
     assert trace["v"] == pytest.approx([1.2, 0.5, 2.5, -1.0])
@@ -78,7 +80,7 @@ def test_alif_threshold_rises_after_a_spike():
 
 def test_lapicque_is_the_euler_rc_circuit():
     dt, resistance, capacitance = 0.1, 2.0, 0.5
-    params = StepParams(
+    params = StepCoefficients(
         "lapicque",
         mem_decay=1 - dt / (resistance * capacitance),
         input_gain=dt / capacitance,
@@ -89,7 +91,7 @@ def test_lapicque_is_the_euler_rc_circuit():
 
 
 def test_refractory_steps_block_spikes():
-    params = StepParams("leaky", mem_decay=0.0, refractory_steps=2)
+    params = StepCoefficients("leaky", mem_decay=0.0, refractory_steps=2)
     trace = run_trace(params, [2.0] * 6)
     assert trace["z"] == [1.0, 0.0, 0.0, 1.0, 0.0, 0.0]
 

@@ -1,6 +1,6 @@
 r"""Time-stepped simulation of the current-based LIF neuron: pure step functions over state.
 
-The neuron of :mod:`snnexp.functional.event.et` (any tau_mem, tau_syn):
+The neuron of :mod:`snnexp.functional.neuron` (any tau_mem, tau_syn):
 
     C_m du/dt = -g_L (u - E_L) + I(t),      C_m = g_L tau_mem
     tau_syn dI/dt = -I,                     I jumps by w_i at t_i
@@ -44,12 +44,13 @@ from typing import NamedTuple
 
 import torch
 
-from snnexp.functional.event.et import NeuronParams
+from snnexp.functional.neuron import NeuronParams
 from snnexp.functional.time_grid import in_steps
 
 
-class SteppedParams(NamedTuple):
-    """Neuron parameters, step length and simulated time window [0, sim_time]."""
+class SteppedSimulation(NamedTuple):
+    """A simulation of the neuron ``neuron`` in steps of ``dt`` over [0, sim_time] (not a
+    parameter set of its own: the neuron is a :class:`NeuronParams`)."""
 
     neuron: NeuronParams = NeuronParams()
     dt: float = 0.01
@@ -159,7 +160,7 @@ class _Deliveries(NamedTuple):
     mem: torch.Tensor
 
 
-def _deliveries(input_times: torch.Tensor, sim: SteppedParams) -> _Deliveries:
+def _deliveries(input_times: torch.Tensor, sim: SteppedSimulation) -> _Deliveries:
     """Step index n_i = max(ceil(t_i / dt), 1) and jump factors e^{-o_i/tau_s} and P(o_i) of
     the offset o_i = n_i dt - t_i.
 
@@ -181,7 +182,7 @@ def _deliveries(input_times: torch.Tensor, sim: SteppedParams) -> _Deliveries:
 
 
 def simulate_layer(
-    input_times: torch.Tensor, weights: torch.Tensor, sim: SteppedParams, record: bool = False
+    input_times: torch.Tensor, weights: torch.Tensor, sim: SteppedSimulation, record: bool = False
 ) -> SteppedRecord:
     """Step a layer of neurons from rest over [0, sim_time] driven by one spike per input.
 
@@ -233,7 +234,7 @@ def simulate_network(
     layers: list[torch.Tensor] = []
     for layer_weights, layer_bias, neuron in zip(weights, bias_times, neurons, strict=True):
         bias = layer_bias.to(times).expand(times.shape[0], -1)
-        sim = SteppedParams(neuron, dt, sim_time)
+        sim = SteppedSimulation(neuron, dt, sim_time)
         times = simulate_layer(torch.cat([times, bias], dim=1), layer_weights, sim).first_spike
         layers.append(times)
     return layers.pop(), layers

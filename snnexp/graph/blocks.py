@@ -24,7 +24,7 @@ from torch import nn
 from snnexp.data.encoding import latency_spike_train
 from snnexp.functional.stepped.base import (
     NeuronState,
-    StepParams,
+    StepCoefficients,
     integrator_step,
     neuron_step,
     threshold_of,
@@ -250,7 +250,7 @@ class Neurons(Block):
         return self.neurons.initial_state(batch, device, dtype)
 
     def step(
-        self, x: torch.Tensor, state: NeuronState, params: StepParams, record: bool = False
+        self, x: torch.Tensor, state: NeuronState, params: StepCoefficients, record: bool = False
     ) -> tuple[torch.Tensor, NeuronState, Trace]:
         """One step: currents ``(batch, *shape)`` -> spikes (or membrane) of that shape, the new
         state and, with ``record``, the membrane (and threshold) ``(batch, size)``."""

@@ -16,7 +16,8 @@ from torch import nn
 
 from snnexp.functional.cuba_exact import simulate_network
 from snnexp.functional.event.dt import first_spike_dt
-from snnexp.functional.event.et import DEFAULT_NEURON, NeuronParams, first_spike_et
+from snnexp.functional.event.et import first_spike_et
+from snnexp.functional.neuron import DEFAULT_NEURON, NeuronParams
 
 SpikeFunction = Callable[[torch.Tensor, torch.Tensor, NeuronParams, "float | None"], torch.Tensor]
 

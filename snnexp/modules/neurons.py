@@ -20,7 +20,7 @@ from snnexp.functional.stepped import step_model
 from snnexp.functional.stepped.base import (
     MembraneConstants,
     NeuronState,
-    StepParams,
+    StepCoefficients,
     decay,
     initial_state,
     neuron_step,
@@ -69,7 +69,7 @@ class SpikingNeurons(nn.Module):
         self.capacitance = capacitance
         self.surrogate = surrogate or Surrogate()
         self.step_model = step_model(model)
-        StepParams(model=model, reset=reset)
+        StepCoefficients(model=model, reset=reset)
         shape = (size,) if per_neuron_tau else (1,)
         for name, value in (("tau_mem", tau_mem), ("tau_syn", tau_syn)):
             tensor = torch.full(shape, float(value), dtype=dtype)
@@ -84,11 +84,11 @@ class SpikingNeurons(nn.Module):
             strength[size - n_adaptive :] = adapt_strength
         self.register_buffer("adapt_strength", strength)
 
-    def step_params(self) -> StepParams:
+    def step_params(self) -> StepCoefficients:
         """The decay factors and gains of one step from the current time constants."""
         constants = MembraneConstants(self.dt, self.tau_mem, self.resistance, self.capacitance)
         mem_decay, gain = self.step_model.membrane(constants)
-        return StepParams(
+        return StepCoefficients(
             model=self.model,
             mem_decay=mem_decay,
             syn_decay=decay(self.dt, self.tau_syn),

@@ -8,7 +8,7 @@ import torch
 from snnexp.config import ExperimentConfig
 from snnexp.dtypes import DTYPES
 from snnexp.errors import SnnexpError
-from snnexp.functional.event.et import NeuronParams
+from snnexp.functional.neuron import NeuronParams
 from snnexp.losses.spike_time import SpikeTimeLoss
 from snnexp.modules.first_spike import FirstSpikeLayer, FirstSpikeNetwork
 

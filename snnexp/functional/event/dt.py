@@ -1,6 +1,6 @@
 r"""Exact first-spike times and gradients of the DT neuron (tau_mem = 2 tau_syn).
 
-The neuron is the current-based LIF neuron of :mod:`snnexp.functional.event.et`:
+The neuron is the current-based LIF neuron of :mod:`snnexp.functional.neuron`:
 
     C_m du/dt = -g_L (u - E_L) + I(t),      C_m = g_L tau_mem
     tau_syn dI/dt = -I,                     I jumps by w_i at t_i
@@ -47,8 +47,8 @@ import math
 import torch
 
 from snnexp.functional.event import kernels
-from snnexp.functional.event.et import NeuronParams, check_tau_ratio
 from snnexp.functional.event.scan import exact_first_spikes, spike_times
+from snnexp.functional.neuron import NeuronParams, check_tau_ratio
 
 DEFAULT_DT_NEURON = NeuronParams(tau_syn=1.0, tau_mem=2.0)
 DT_TAU_RATIO = 2.0

@@ -41,31 +41,13 @@ inputs is kept.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import torch
 
 from snnexp.functional.event import kernels
 from snnexp.functional.event.scan import exact_first_spikes, spike_times
 from snnexp.functional.lambertw import lambertw0
-
-
-class NeuronParams(NamedTuple):
-    """Parameters of the current-based LIF neuron (times in the same unit as spike times)."""
-
-    tau_syn: float = 1.0
-    tau_mem: float = 1.0
-    threshold: float = 1.0
-    leak: float = 0.0
-    g_leak: float = 1.0
-
-    @property
-    def scaled_threshold(self) -> float:
-        """c = g_L (theta - E_L), the threshold in units of summed weights."""
-        return self.g_leak * (self.threshold - self.leak)
-
-
-DEFAULT_NEURON = NeuronParams()
+from snnexp.functional.neuron import DEFAULT_NEURON, NeuronParams, check_tau_ratio
 
 
 class EtRule:
@@ -113,16 +95,6 @@ class EtRule:
         """D e^{-D} and e^{-D} (1 - D)."""
         decay = torch.exp(-delay)
         return delay * decay, decay - delay * decay
-
-
-def check_tau_ratio(params: NeuronParams, ratio: float, rule: str) -> None:
-    """Refuse parameters whose tau_mem / tau_syn is not the rule's ``ratio``."""
-    if abs(params.tau_mem - ratio * params.tau_syn) > 1e-9 * params.tau_syn:
-        needed = "tau_syn" if ratio == 1 else f"{ratio:g} tau_syn"
-        raise ValueError(
-            f"{rule} needs tau_mem = {needed}, got tau_mem={params.tau_mem}, "
-            f"tau_syn={params.tau_syn}"
-        )
 
 
 def et_spike_times(

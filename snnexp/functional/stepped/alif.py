@@ -12,8 +12,8 @@ import torch
 
 from snnexp.functional.stepped.base import (
     NeuronState,
+    StepCoefficients,
     StepModel,
-    StepParams,
     fire,
     membrane_update,
 )
@@ -21,7 +21,7 @@ from snnexp.functional.surrogate import Surrogate
 
 
 def alif_step(
-    current: torch.Tensor, state: NeuronState, params: StepParams, surrogate: Surrogate
+    current: torch.Tensor, state: NeuronState, params: StepCoefficients, surrogate: Surrogate
 ) -> NeuronState:
     """One step: the leaky membrane, and the adaptation driven by the previous step's spikes."""
     assert state.a is not None

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import torch
 
-from snnexp.functional.stepped.base import NeuronState, StepModel, StepParams
+from snnexp.functional.stepped.base import NeuronState, StepCoefficients, StepModel
 from snnexp.functional.stepped.synaptic import current_step
 from snnexp.functional.surrogate import Surrogate
 
 
 def alpha_step(
-    current: torch.Tensor, state: NeuronState, params: StepParams, surrogate: Surrogate
+    current: torch.Tensor, state: NeuronState, params: StepCoefficients, surrogate: Surrogate
 ) -> NeuronState:
     """One step: the synaptic current decays with the membrane's factor."""
     return current_step(current, state, params, surrogate, params.mem_decay)

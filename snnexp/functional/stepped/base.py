@@ -48,7 +48,7 @@ class NeuronState(NamedTuple):
 
 
 @dataclass(frozen=True)
-class StepParams:
+class StepCoefficients:
     """The coefficients of one step of a model (from its time constants and dt): decay factors
     and gains, threshold and reset."""
 
@@ -77,7 +77,7 @@ class MembraneConstants(NamedTuple):
     capacitance: float
 
 
-StepFunction = Callable[[torch.Tensor, NeuronState, StepParams, Surrogate], NeuronState]
+StepFunction = Callable[[torch.Tensor, NeuronState, StepCoefficients, Surrogate], NeuronState]
 MembraneFunction = Callable[[MembraneConstants], tuple[Scalar, Scalar]]
 
 
@@ -105,7 +105,7 @@ class StepModel:
 
 
 def initial_state(
-    params: StepParams, shape: tuple[int, ...], device: torch.device, dtype: torch.dtype
+    params: StepCoefficients, shape: tuple[int, ...], device: torch.device, dtype: torch.dtype
 ) -> NeuronState:
     """The resting state: everything 0, no spike, not refractory."""
     model = step_model(params.model)
@@ -123,7 +123,7 @@ def initial_state(
 
 
 def neuron_step(
-    current: torch.Tensor, state: NeuronState, params: StepParams, surrogate: Surrogate
+    current: torch.Tensor, state: NeuronState, params: StepCoefficients, surrogate: Surrogate
 ) -> NeuronState:
     """One step of the model ``params.model``; returns the new state, whose ``z`` holds this
     step's spikes."""
@@ -131,7 +131,7 @@ def neuron_step(
 
 
 def membrane_update(
-    v: torch.Tensor, drive: torch.Tensor, fired: torch.Tensor, params: StepParams
+    v: torch.Tensor, drive: torch.Tensor, fired: torch.Tensor, params: StepCoefficients
 ) -> torch.Tensor:
     """v_t from v_{t-1}, the step's drive and the (detached) spikes of the previous step, with
     the configured reset (module docstring)."""
@@ -140,14 +140,14 @@ def membrane_update(
     return params.mem_decay * v * (1.0 - fired) + params.input_gain * drive
 
 
-def threshold_of(state: NeuronState, params: StepParams) -> Scalar:
+def threshold_of(state: NeuronState, params: StepCoefficients) -> Scalar:
     """theta_t: the base threshold, plus beta a_t for an adaptive model."""
     if state.a is None:
         return params.threshold
     return params.threshold + params.adapt_strength * state.a
 
 
-def fire(state: NeuronState, params: StepParams, surrogate: Surrogate) -> NeuronState:
+def fire(state: NeuronState, params: StepCoefficients, surrogate: Surrogate) -> NeuronState:
     """The step's spikes z_t = H(v_t - theta_t) of an updated ``state`` (whose ``z`` and ``r``
     are still the previous step's), silenced while refractory."""
     z = spike(state.v - threshold_of(state, params), surrogate)

@@ -7,8 +7,8 @@ import torch
 
 from snnexp.functional.stepped.base import (
     NeuronState,
+    StepCoefficients,
     StepModel,
-    StepParams,
     fire,
     membrane_update,
 )
@@ -16,7 +16,7 @@ from snnexp.functional.surrogate import Surrogate
 
 
 def leaky_step(
-    current: torch.Tensor, state: NeuronState, params: StepParams, surrogate: Surrogate
+    current: torch.Tensor, state: NeuronState, params: StepCoefficients, surrogate: Surrogate
 ) -> NeuronState:
     """One step: the membrane integrates the input current directly."""
     v = membrane_update(state.v, current, state.z.detach(), params)

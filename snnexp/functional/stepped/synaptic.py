@@ -11,8 +11,8 @@ import torch
 
 from snnexp.functional.stepped.base import (
     NeuronState,
+    StepCoefficients,
     StepModel,
-    StepParams,
     fire,
     membrane_update,
 )
@@ -22,7 +22,7 @@ from snnexp.functional.surrogate import Surrogate
 def current_step(
     current: torch.Tensor,
     state: NeuronState,
-    params: StepParams,
+    params: StepCoefficients,
     surrogate: Surrogate,
     syn_decay: float | torch.Tensor,
 ) -> NeuronState:
@@ -34,7 +34,7 @@ def current_step(
 
 
 def synaptic_step(
-    current: torch.Tensor, state: NeuronState, params: StepParams, surrogate: Surrogate
+    current: torch.Tensor, state: NeuronState, params: StepCoefficients, surrogate: Surrogate
 ) -> NeuronState:
     """One step: an exponential synaptic current feeds the membrane."""
     return current_step(current, state, params, surrogate, params.syn_decay)

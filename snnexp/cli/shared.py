@@ -1,0 +1,152 @@
+"""The `snnexp` command group and what its commands share: friendly errors, logging to the console
+and the run's log.txt, the common options and small formatting helpers."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+from tqdm.auto import tqdm
+
+from snnexp import __version__
+from snnexp.config import ConfigError, ExperimentConfig
+from snnexp.errors import SnnexpError
+from snnexp.run.files import LOG_FILE
+from snnexp.run.results import load_outputs
+
+logger = logging.getLogger("snnexp")
+
+
+def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn snnexp's own errors into a clean message and exit code 1 (no traceback)."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (ConfigError, SnnexpError) as error:
+            raise click.ClickException(str(error)) from error
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted; savepoints written so far are complete", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+class ConsoleHandler(logging.Handler):
+    """Plain lines on stdout that do not break a running tqdm progress bar."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        tqdm.write(self.format(record), file=sys.stdout)
+
+
+def setup_logging(run_dir: Path | None = None) -> None:
+    """Console: INFO and above as plain lines; run_dir/log.txt: everything, timestamped."""
+    logger.setLevel(logging.DEBUG)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    console = ConsoleHandler()
+    console.setLevel(logging.INFO)
+    console.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(console)
+    if run_dir is not None:
+        file_handler = logging.FileHandler(run_dir / LOG_FILE, encoding="utf-8")
+        file_handler.setLevel(logging.DEBUG)
+        file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logger.addHandler(file_handler)
+
+
+def parse_epochs(values: tuple[str, ...]) -> list[int]:
+    """'400, 500' / '400,500' / 400 500 -> [400, 500]."""
+    tokens = [t for t in re.split(r"[,\s]+", " ".join(values)) if t]
+    try:
+        return sorted({int(t) for t in tokens})
+    except ValueError as error:
+        raise click.BadParameter(
+            f'savepoints must be whole epoch numbers like "400, 500", got {" ".join(values)!r}'
+        ) from error
+
+
+def with_overrides(cfg: ExperimentConfig, device: str | None, seed: int | None) -> ExperimentConfig:
+    training = cfg.training
+    if device is not None:
+        training = dataclasses.replace(training, device=device)
+    if seed is not None:
+        training = dataclasses.replace(
+            training, seeds=dataclasses.replace(training.seeds, torch=seed, numpy=seed)
+        )
+    return dataclasses.replace(cfg, training=training)
+
+
+def report_savepoint(epoch_dir: Path) -> None:
+    for split in ("val", "test"):
+        outputs = load_outputs(epoch_dir, split)
+        if outputs is not None:
+            logger.info(
+                "%s accuracy %.2f %% (loss %.4f) at %s",
+                split,
+                100 * float(outputs["accuracy"]),
+                float(outputs["loss"]),
+                epoch_dir.name,
+            )
+
+
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Data root of the MNIST family, files in <DIR>/MNIST/raw/ (default: dataset.root, "
+    "then $SNNEXP_DATA, then ./data).",
+)
+
+
+def set_threads(_ctx: click.Context, _param: click.Parameter, threads: int | None) -> None:
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+threads_option = click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    expose_value=False,
+    callback=set_threads,
+    help="CPU threads for torch (default: torch's choice, one per core). Runs side by side "
+    "are faster with --threads 1 each. Results depend on the count only in the last bits.",
+)
+
+
+def device_text(device: Any) -> str:
+    """'cpu (N threads)', or the device and its name: 'cuda (NVIDIA H100 80GB HBM3)'."""
+    import torch
+
+    if device.type == "cpu":
+        threads = torch.get_num_threads()
+        return f"cpu ({threads} thread{'s' if threads > 1 else ''})"
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return str(device)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="snnexp")
+def main() -> None:
+    """Config-driven experiments with spiking neural networks.
+
+    \b
+    snnexp train experiment_configs/yin_yang.yaml
+    snnexp inference experiment_results/yin_yang_2026-11-24_10-31-07
+    snnexp eval experiment_results/yin_yang_2026-11-24_10-31-07
+    snnexp continue experiment_results/yin_yang_2026-11-24_10-31-07 300 "400, 500"
+    snnexp data prepare 16x16_mnist --data-dir ~/data
+    """

@@ -1,0 +1,96 @@
+"""`snnexp train`: a new run from a config."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from snnexp import __version__
+from snnexp.cli.shared import (
+    data_dir_option,
+    device_text,
+    friendly_errors,
+    logger,
+    main,
+    report_savepoint,
+    setup_logging,
+    threads_option,
+    with_overrides,
+)
+from snnexp.config import dump_config_yaml, load_config
+from snnexp.run.files import CONFIG_FILE, savepoint_folder
+from snnexp.run.results import atomic_write_text, make_run_dir
+
+
+@main.command()
+@click.argument("config", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--results-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("experiment_results"),
+    show_default=True,
+    help="Where the timestamped result folder is created.",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default=None,
+    help="Override training.device (auto = CUDA when available).",
+)
+@click.option("--seed", type=int, default=None, help="Override training.seeds (torch and numpy).")
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override one key of CONFIG, e.g. --set 'model.layer_sizes=[300, 3]' (the value is "
+    "YAML; repeatable). The run's config.yaml records the result.",
+)
+@data_dir_option
+@threads_option
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@friendly_errors
+def train(
+    config: Path,
+    results_dir: Path,
+    device: str | None,
+    seed: int | None,
+    settings: tuple[str, ...],
+    data_dir: Path | None,
+    quiet: bool,
+) -> None:
+    """Train the network described by CONFIG (a YAML file).
+
+    \b
+    Example:
+      snnexp train experiment_configs/yin_yang.yaml --seed 1
+    writes experiment_results/yin_yang_<date>_<time>/ with config.yaml, history.csv,
+    log.txt and one epoch_<N>/ folder per savepoint (epoch_0 = untrained).
+    """
+    from snnexp.run.trainer import Trainer
+
+    setup_logging()
+    cfg = with_overrides(load_config(config, settings), device, seed)
+    trainer = Trainer(cfg, progress=not quiet, data_dir=data_dir)
+    run_dir = make_run_dir(results_dir, cfg.name or config.stem)
+    trainer.run_dir = run_dir
+    atomic_write_text(
+        run_dir / CONFIG_FILE, dump_config_yaml(cfg, extra={"snnexp_version": __version__})
+    )
+    setup_logging(run_dir)
+    logger.info(
+        "training %s (%s) on %s -> %s",
+        cfg.name,
+        cfg.learning.rule,
+        device_text(trainer.device),
+        run_dir,
+    )
+    if settings:
+        logger.info("config keys set on the command line: %s", "; ".join(settings))
+    started = time.perf_counter()
+    trainer.run(cfg.training.epochs, trainer.savepoint_epochs())
+    logger.info("trained %d epochs in %.1f s", cfg.training.epochs, time.perf_counter() - started)
+    report_savepoint(run_dir / savepoint_folder(trainer.epoch))
+    logger.info("results: %s", run_dir)

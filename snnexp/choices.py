@@ -10,3 +10,5 @@ READOUTS = ("spike_count", "max_membrane", "mean_membrane", "first_spike")
 """How a time-stepped label layer is read out into one score per class."""
 SPLITS = ("train", "val", "test")
 """The splits of every dataset, in the order they are evaluated and saved."""
+FIRST_SPIKE_BLOCK = "first_spike"
+"""The block type of an exact first-spike layer (``model.blocks`` of the first-spike rules)."""

@@ -366,10 +366,13 @@ def test_image_shape_problems(dataset, blocks, message):
     assert message in str(err.value)
 
 
-def test_graph_config_needs_bptt_and_a_fitting_readout():
+def test_graph_config_needs_a_rule_that_trains_it_and_a_fitting_readout():
     cfg = config([LIN, OUT])
     cfg["learning"] = {"rule": "first_spike_et"}
-    with pytest.raises(ConfigError, match="graphs of blocks are trained with learning.rule 'bptt'"):
+    with pytest.raises(ConfigError, match="trains a sequential graph of first_spike blocks"):
+        config_from_dict(cfg)
+    cfg["learning"] = {"rule": "deep_r", "rewiring": {"connectivity": 0.5}}
+    with pytest.raises(ConfigError, match=r"\(DEEP R\) rewires a stack: give model.layer_sizes"):
         config_from_dict(cfg)
     cfg = config([LIN, {**OUT, "spiking": False}])
     with pytest.raises(ConfigError, match="'spike_count' needs a spiking label layer"):
@@ -469,3 +472,105 @@ def test_a_new_block_type_is_one_registration_with_its_own_parameter_checks(monk
     assert torch.equal(scaled.blocks["twice"].apply(fc), 2.0 * fc)
     with pytest.raises(ConfigError, match=r"\('twice'\): factor must be a number > 0, got -1"):
         config_from_dict(config([*blocks[:1], {**blocks[1], "factor": -1}, blocks[2]]))
+
+
+FIRST_SPIKE_BLOCKS = [
+    {
+        "type": "first_spike",
+        "features": 30,
+        "weight_mean": 1.5,
+        "weight_std": 0.8,
+        "bias_times": [0.9],
+        "name": "hidden",
+    },
+    {
+        "type": "first_spike",
+        "features": 3,
+        "weight_mean": 0.5,
+        "weight_std": 0.8,
+        "bias_times": [0.9],
+        "name": "label",
+    },
+]
+
+
+def first_spike_config(**model: object) -> dict:
+    """A small ET config on Yin-Yang (the stack 4-30-3 unless ``model`` says otherwise)."""
+    return {
+        "dataset": {"train_size": 100, "val_size": 50, "test_size": 50},
+        "model": {"layer_sizes": [30, 3], **model},
+        "learning": {"rule": "first_spike_et"},
+        "training": {"epochs": 1, "batch_size": 20},
+    }
+
+
+def test_a_first_spike_stack_is_a_sequential_graph_of_first_spike_blocks():
+    """model.layer_sizes (with bias_times, weight_mean, weight_std) is the shorthand of a graph
+    of first_spike blocks: both forms build the same network and train to bitwise the same
+    weights."""
+    from snnexp.run.trainer import Trainer
+
+    stack = config_from_dict(first_spike_config())
+    graph = config_from_dict(first_spike_config(blocks=FIRST_SPIKE_BLOCKS))
+    assert graph.model.layer_sizes == [30, 3]
+    assert graph.model.bias_times == stack.model.bias_times == [[0.9], [0.9]]
+    assert graph.model.weight_mean == stack.model.weight_mean
+    trained = []
+    for cfg in (stack, graph):
+        trainer = Trainer(cfg, progress=False)
+        trainer.run(1, [])
+        trained.append(trainer)
+    a, b = (trainer.model.state_dict() for trainer in trained)
+    assert (
+        a.keys()
+        == b.keys()
+        == {"layers.0.weight", "layers.0.bias_times", "layers.1.weight", "layers.1.bias_times"}
+    )
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert trained[0].history[-1]["val_accuracy"] == trained[1].history[-1]["val_accuracy"]
+
+
+@pytest.mark.parametrize(
+    ("blocks", "rule", "message"),
+    [
+        (FIRST_SPIKE_BLOCKS, "bptt", "first_spike blocks are exact first-spike layers, trained"),
+        (
+            [FIRST_SPIKE_BLOCKS[0], {"type": "dropout"}, FIRST_SPIKE_BLOCKS[1]],
+            "first_spike_et",
+            "a graph of first_spike blocks holds only first_spike blocks",
+        ),
+        (
+            [FIRST_SPIKE_BLOCKS[0], {**FIRST_SPIKE_BLOCKS[1], "inputs": ["input"]}],
+            "first_spike_et",
+            "first_spike blocks form a sequential graph (each reads the block before it, "
+            "'hidden', without delay); remove its inputs",
+        ),
+        (
+            [FIRST_SPIKE_BLOCKS[0], {**FIRST_SPIKE_BLOCKS[1], "features": 4}],
+            "first_spike_et",
+            "the label layer has 4 neurons but the dataset has 3 classes; set features: 3",
+        ),
+        (
+            [
+                {k: v for k, v in FIRST_SPIKE_BLOCKS[0].items() if k != "weight_std"},
+                FIRST_SPIKE_BLOCKS[1],
+            ],
+            "first_spike_et",
+            "('hidden'): a first_spike block needs 'weight_std'",
+        ),
+        (
+            [{**FIRST_SPIKE_BLOCKS[0], "weight_std": -1.0}, FIRST_SPIKE_BLOCKS[1]],
+            "first_spike_et",
+            "('hidden'): weight_std must be a number >= 0, got -1.0",
+        ),
+    ],
+)
+def test_first_spike_graph_problems(blocks, rule, message):
+    cfg = first_spike_config(blocks=blocks)
+    cfg["learning"]["rule"] = rule
+    if rule == "bptt":
+        cfg["learning"]["loss"] = {"type": "cross_entropy"}
+    with pytest.raises(ConfigError) as err:
+        config_from_dict(cfg)
+    assert message in str(err.value)

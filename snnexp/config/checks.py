@@ -8,7 +8,7 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from snnexp.choices import READOUTS, RESETS
+from snnexp.choices import FIRST_SPIKE_BLOCK, READOUTS, RESETS
 from snnexp.config.keys import value_at
 from snnexp.config.problems import Problems, close_match, counted
 from snnexp.config.schema import (
@@ -450,17 +450,21 @@ def _check_sequence(cfg: ExperimentConfig, problems: Problems, steps: int) -> No
 
 
 def _check_blocks(cfg: ExperimentConfig, problems: Problems) -> None:
-    """A graph of blocks: trained by BPTT, a valid graph for the dataset, a read-out that fits
-    its label layer."""
+    """A graph of blocks: one its rule trains (BPTT: stepped blocks; the exact first-spike
+    rules: a sequential graph of first_spike blocks), valid for the dataset, with a read-out
+    that fits its label layer."""
     model = cfg.model
     if not model.blocks or not problems.usable("model.blocks", "dataset", "model.neuron"):
         return
     rule = cfg.learning.rule
-    if problems.usable("learning.rule") and rule != "bptt":
+    if not problems.usable("learning.rule") or rule not in RULES:
+        return
+    spec = LEARNING_RULES[rule]
+    if spec.rewiring:
         problems.add(
             "model.blocks",
-            f"graphs of blocks are trained with learning.rule 'bptt', not {rule!r} (first-spike "
-            "rules and DEEP R take a stack: model.layer_sizes)",
+            f"learning.rule {rule!r} (DEEP R) rewires a stack: give model.layer_sizes, or use "
+            "learning.rule 'bptt' for a graph of blocks",
         )
         return
     if cfg.dataset.name not in DATASET_SHAPES:
@@ -473,6 +477,24 @@ def _check_blocks(cfg: ExperimentConfig, problems: Problems) -> None:
     except GraphError as err:
         for message in err.problems:
             problems.note(message)
+        return
+    exact = [b for b in graph.blocks.values() if b.type == FIRST_SPIKE_BLOCK]
+    if spec.time_stepped and exact:
+        problems.add(
+            "model.blocks",
+            f"{FIRST_SPIKE_BLOCK} blocks are exact first-spike layers, trained by learning.rule "
+            f"first_spike_et or first_spike_dt, not {rule!r}; a BPTT graph uses linear and "
+            "neurons blocks",
+        )
+        return
+    if not spec.time_stepped:
+        if not exact:
+            problems.add(
+                "model.blocks",
+                f"learning.rule {rule!r} trains a sequential graph of {FIRST_SPIKE_BLOCK} blocks "
+                "(e.g. [{type: first_spike, features: 120, weight_mean: 1.5, weight_std: 0.8}, "
+                "...]); the other blocks are for learning.rule bptt",
+            )
         return
     spiking = graph.blocks[graph.output].params["spiking"]
     if not spiking and model.readout in ("spike_count", "first_spike"):

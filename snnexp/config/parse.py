@@ -12,11 +12,12 @@ from typing import Any
 
 import yaml
 
+from snnexp.choices import FIRST_SPIKE_BLOCK
 from snnexp.config.checks import validate
 from snnexp.config.keys import field_hints, join, schema_paths, set_at
 from snnexp.config.legacy import LEGACY_LABELS, LEGACY_SECTIONS, legacy_to_new
 from snnexp.config.problems import ConfigError, Problems, show, unknown_key
-from snnexp.config.schema import DATASET_SHAPES, SEQUENTIAL_DATASET, ExperimentConfig
+from snnexp.config.schema import DATASET_SHAPES, SEQUENTIAL_DATASET, ExperimentConfig, ModelConfig
 from snnexp.config.values import INPUT_HINTS, INVALID, Mismatch, convert
 
 # public functions
@@ -228,8 +229,27 @@ def _parse_field(hint: Any, value: Any, path: str, problems: Problems) -> Any:
         return INVALID
 
 
+def _layers_from_first_spike_blocks(model: ModelConfig) -> None:
+    """A graph of ``first_spike`` blocks is the long form of a first-spike stack: its blocks
+    give ``layer_sizes``, ``weight_mean``, ``weight_std`` and ``bias_times``, so that both forms
+    build the same network. Left alone unless every block is a readable first_spike block (the
+    graph checks report the rest)."""
+    blocks = model.blocks
+    if not blocks or not all(
+        isinstance(b, dict) and b.get("type") == FIRST_SPIKE_BLOCK and "features" in b
+        for b in blocks
+    ):
+        return
+    model.layer_sizes = [b["features"] for b in blocks]
+    model.weight_mean = [b.get("weight_mean") for b in blocks]
+    model.weight_std = [b.get("weight_std") for b in blocks]
+    model.bias_times = [b.get("bias_times", []) for b in blocks]
+
+
 def _normalize(cfg: ExperimentConfig) -> None:
-    """Expand the short input forms: per-layer broadcasts and the 'none' scheduler."""
+    """Expand the short input forms: per-layer lists from first_spike blocks, per-layer
+    broadcasts and the 'none' scheduler."""
+    _layers_from_first_spike_blocks(cfg.model)
     n_layers = len(cfg.model.layer_sizes)
     bias_times: list[Any] = cfg.model.bias_times
     if not bias_times or not isinstance(bias_times[0], list):

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from snnexp.choices import FIRST_SPIKE_BLOCK
 from snnexp.data.encoding import latency_spike_train
 from snnexp.functional.stepped.base import (
     NeuronState,
@@ -30,7 +31,7 @@ from snnexp.functional.stepped.base import (
     threshold_of,
 )
 from snnexp.functional.surrogate import Surrogate
-from snnexp.graph.parameters import Check
+from snnexp.graph.parameters import Check, finite_number, non_negative_number
 from snnexp.modules.neurons import SpikingNeurons
 
 Shape = tuple[int, ...]
@@ -387,10 +388,20 @@ class BlockType:
     doc: str
     checks: Mapping[str, Check] = field(default_factory=dict)
     """Checks of parameters that :data:`~snnexp.graph.parameters.PARAMETER_CHECKS` lacks."""
+    exact: bool = False
+    """A block of the exact first-spike rules: built by them (:mod:`snnexp.rules.first_spike`)
+    from the per-layer lists it fills, not by the time-stepped graph (``build`` unused)."""
 
 
 def _same(shape: Shape, _p: Mapping[str, Any]) -> Shape:
     return shape
+
+
+def _built_by_the_first_spike_rules(_p: Mapping[str, Any], _ctx: BuildContext) -> Block:
+    raise TypeError(
+        f"{FIRST_SPIKE_BLOCK} blocks are built by the exact first-spike rules, not by the "
+        "time-stepped graph"
+    )
 
 
 BLOCK_TYPES: dict[str, BlockType] = {
@@ -445,5 +456,17 @@ BLOCK_TYPES: dict[str, BlockType] = {
         {"steps": 1}, _same, lambda p, ctx: Identity(), "its input, `steps` steps later"
     ),
     "sum": BlockType({}, _same, lambda p, ctx: Identity(), "the sum of its inputs"),
+    FIRST_SPIKE_BLOCK: BlockType(
+        {"features": REQUIRED, "weight_mean": REQUIRED, "weight_std": REQUIRED, "bias_times": []},
+        lambda shape, p: (p["features"],),
+        _built_by_the_first_spike_rules,
+        "dense synapses into current-based LIF neurons that fire once, timed exactly "
+        "(first-spike rules; weights from N(weight_mean, weight_std^2))",
+        checks={
+            "weight_mean": (finite_number, "a finite number"),
+            "weight_std": (non_negative_number, "a number >= 0"),
+        },
+        exact=True,
+    ),
 }
 """Every block type a config can name in ``model.blocks``."""

@@ -26,10 +26,13 @@ def neuron_defaults(neuron: NeuronConfig) -> dict[str, Any]:
 
 def input_shape(cfg: ExperimentConfig) -> tuple[int, ...]:
     """The shape of one step of input: (channels, height, width) for image datasets encoded
-    per pixel, else (inputs,)."""
+    per pixel (time-stepped rules), else (inputs,)."""
     from snnexp.config import DATASET_SHAPES, IMAGE_SHAPES
+    from snnexp.rules import LEARNING_RULES
 
     dataset = cfg.dataset
+    if not LEARNING_RULES[cfg.learning.rule].time_stepped:
+        return (DATASET_SHAPES[dataset.name][0],)
     if dataset.encoding.type == "threshold_crossing":
         return (2 * dataset.encoding.thresholds,)
     if dataset.name in IMAGE_SHAPES:

@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from snnexp.choices import FIRST_SPIKE_BLOCK
 from snnexp.graph.blocks import BLOCK_TYPES, REQUIRED, Shape
 from snnexp.graph.parameters import PARAMETER_CHECKS, non_negative_int, positive_int
 
@@ -126,6 +127,7 @@ def parse_blocks(
         previous = block.name
     if problems:
         raise GraphError(problems)
+    _check_exact_chain(blocks, labels, problems)
     _check_sources(blocks, labels, problems)
     if not problems:
         _check_undelayed_cycles(blocks, labels, path, problems)
@@ -340,9 +342,39 @@ def _infer_shapes(
             )
 
 
+def _check_exact_chain(
+    blocks: Mapping[str, BlockSpec], labels: Mapping[str, str], problems: list[str]
+) -> None:
+    """A graph with exact first-spike blocks is a dense sequential chain of them only: the
+    exact math is feed-forward, from the spike times of one layer to the next."""
+    exact = [name for name, block in blocks.items() if BLOCK_TYPES[block.type].exact]
+    if not exact:
+        return
+    previous = INPUT
+    kind = FIRST_SPIKE_BLOCK
+    for name, block in blocks.items():
+        if not BLOCK_TYPES[block.type].exact:
+            problems.append(
+                f"{labels[name]}: a graph of {kind} blocks holds only {kind} blocks (exact "
+                f"first-spike layers); {block.type} blocks are for learning.rule bptt"
+            )
+        elif block.inputs != [Edge(previous)]:
+            problems.append(
+                f"{labels[name]}: {kind} blocks form a sequential graph (each reads the block "
+                f"before it, '{previous}', without delay); remove its inputs"
+            )
+        previous = name
+
+
 def _check_output(block: BlockSpec, label: str, n_classes: int | None, problems: list[str]) -> None:
-    """The last block is the label layer: neurons, one per class."""
-    if block.type != "neurons":
+    """The last block is the label layer: neurons (or first-spike neurons), one per class."""
+    if BLOCK_TYPES[block.type].exact:
+        if n_classes is not None and block.out_shape != (n_classes,):
+            problems.append(
+                f"{label}: the label layer has {block.out_shape[0]} neurons but the dataset has "
+                f"{n_classes} classes; set features: {n_classes}"
+            )
+    elif block.type != "neurons":
         problems.append(
             f"{label}: the last block is the label layer and must be a neurons block (spiking, "
             f"or spiking: false for a membrane read-out), not a {block.type} block"

@@ -10,7 +10,12 @@ from snnexp.graph.spec import INPUT, GraphSpec
 from snnexp.plots.run import FigureJob, Run
 from snnexp.plots.style import OKABE_ITO, PAGE_WIDTH, styled
 
-COLORS = {"neurons": OKABE_ITO[1], "linear": OKABE_ITO[4], "conv2d": OKABE_ITO[4]}
+COLORS = {
+    "neurons": OKABE_ITO[1],
+    "first_spike": OKABE_ITO[1],
+    "linear": OKABE_ITO[4],
+    "conv2d": OKABE_ITO[4],
+}
 """Box colours by block type (others: grey)."""
 
 

@@ -107,8 +107,9 @@ class Trainer:
         context = PluginContext(
             self.cfg, self.model, self.optimizer, self.generator, self.synapse_mask
         )
-        self.plugins: list[TrainerPlugin] = []
-        self.plugins = [kind(context) for kind in PLUGIN_TYPES if kind.wanted(context)]
+        self.plugins: list[TrainerPlugin] = [
+            kind(context) for kind in PLUGIN_TYPES if kind.wanted(context)
+        ]
         self.splits = {name: self._load(name) for name in SPLITS}
         self._evaluated: dict[str, EvalResult] = {}
 
@@ -124,8 +125,9 @@ class Trainer:
         return sorted({*self.cfg.training.savepoints, final} - {0})
 
     def train_epoch(self) -> dict[str, float]:
-        """One pass over the shuffled training split; returns the epoch's history row. A batch
-        that needs weight bumping makes no optimizer step (``skip_step``, published) or makes it
+        """One pass over the shuffled training split; returns the epoch's history row. The
+        plug-ins act around each batch's step (:mod:`snnexp.rules.plugin`): e.g. a batch that
+        needs weight bumping makes no optimizer step (``skip_step``, published) or makes it
         before the bump."""
         cfg = self.cfg.training
         train = self.splits["train"]
@@ -152,7 +154,8 @@ class Trainer:
             skips = [plugin.before_step([*hidden, outputs]) for plugin in self.plugins]
             if not any(skips):
                 losses.append(self._learn(outputs, hidden, labels, batch))
-            if any([plugin.after_step() for plugin in self.plugins]):
+            changed = [plugin.after_step() for plugin in self.plugins]
+            if any(changed):
                 for plugin in self.plugins:
                     plugin.weights_changed()
             if cfg.log_every and (batch + 1) % cfg.log_every == 0:

@@ -574,3 +574,44 @@ def test_first_spike_graph_problems(blocks, rule, message):
     with pytest.raises(ConfigError) as err:
         config_from_dict(cfg)
     assert message in str(err.value)
+
+
+CYCLE = [
+    {"name": "a_in", "type": "linear", "features": 6, "inputs": ["input"]},
+    {"name": "a", "type": "neurons", "inputs": ["a_in", "c_to_a"]},
+    {"name": "a_to_b", "type": "linear", "features": 5, "inputs": [{"block": "a", "delay": 1}]},
+    {"name": "b", "type": "neurons", "threshold": 0.8},
+    {"name": "b_to_c", "type": "linear", "features": 4, "inputs": [{"block": "b", "delay": 1}]},
+    {"name": "c", "type": "neurons", "tau_mem": 3.0},
+    {"name": "c_to_a", "type": "linear", "features": 6, "inputs": [{"block": "c", "delay": 1}]},
+    {"name": "out_in", "type": "linear", "features": 3, "inputs": [{"block": "c", "delay": 1}]},
+    {"name": "out", "type": "neurons", "spiking": False},
+]
+
+
+def test_independent_neurons_blocks_of_a_delayed_cycle_step_as_one_population():
+    """In a -> b -> c -> a with one-step delays the neurons blocks of a step are independent:
+    those of one setting (a and c: c differs only in tau_mem) step as one population, b (another
+    threshold) alone, with bitwise the outputs, gradients and traces of stepping each alone."""
+    from snnexp.graph.fusion import cycle_stages, stage_units
+
+    network = build(CYCLE, seed=4, readout="max_membrane")
+    (cycle,) = [c for c in network.spec.schedule if network.spec.cyclic(c)]
+    stages = cycle_stages(network.spec, cycle)
+    assert [sorted(stage) for stage in stages] == [["a_to_b", "b_to_c", "c_to_a"], ["a", "b", "c"]]
+    assert sorted(map(sorted, stage_units(stages[1], network.blocks))) == [["a", "c"], ["b"]]
+    times = torch.rand(7, 4, dtype=torch.float64) * 1.5
+    results = []
+    for fuse in (True, False):
+        network.fuse = fuse
+        network.zero_grad()
+        scores, hidden = network(times)
+        scores.square().sum().backward()
+        grads = {name: p.grad.clone() for name, p in network.named_parameters()}
+        results.append((scores.detach(), hidden, grads, network.record(times[:2])))
+    (s1, h1, g1, r1), (s2, h2, g2, r2) = results
+    assert torch.equal(s1, s2)
+    assert all(torch.equal(u, v) for u, v in zip(h1, h2, strict=True))
+    assert g1.keys() == g2.keys() and all(torch.equal(g1[k], g2[k]) for k in g1)
+    assert r1.keys() == r2.keys() and all(torch.equal(r1[k], r2[k]) for k in r1)
+    assert s1.abs().sum() > 0 and any(h.sum() > 0 for h in h1)

@@ -7,15 +7,17 @@ its longest delay) are carried from chunk to chunk.
 
 A component of one block outside any cycle runs the whole chunk in one call: a convolution or
 a dense block then sees ``steps x batch`` samples at once, and only neurons loop over the steps.
-The blocks of a cycle run one step at a time; their inputs from outside the cycle are still
-computed for the whole chunk beforehand. An input that is the same in every step (the
+The blocks of a cycle run one step at a time, stage by stage; the independent neurons blocks of
+a stage (all of them where every edge between populations is delayed) step as one population
+(:mod:`snnexp.graph.fusion`); their inputs from outside the cycle are still computed for the
+whole chunk beforehand. An input that is the same in every step (the
 ``direct`` encoding of an image) stays a :class:`Constant` through the stateless blocks that
 follow it, so that a first convolution is computed once, not once per step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +25,15 @@ import torch
 from torch import nn
 
 from snnexp.data.encoding import SpikeEncoder, intensity
+from snnexp.functional.stepped.base import StepCoefficients, neuron_step, threshold_of
 from snnexp.graph.blocks import Block, Neurons
+from snnexp.graph.fusion import (
+    cycle_stages,
+    join_coefficients,
+    join_states,
+    split_state,
+    stage_units,
+)
 from snnexp.graph.spec import INPUT, Edge, GraphSpec
 from snnexp.modules.readout import CHUNK_STEPS, EVAL_SEED, SteppedReadoutNetwork
 
@@ -62,7 +72,10 @@ class GraphNetwork(SteppedReadoutNetwork):
     ``forward`` returns the read-out scores ``(batch, classes)`` and the spike counts
     ``(batch, n)`` of every spiking neurons block except the label layer (n: its neurons,
     flattened), as :class:`snnexp.modules.time_stepped.TimeSteppedNetwork` does. ``generator``
-    feeds random encoders during training; without one, a fixed seed is used.
+    feeds random encoders during training; without one, a fixed seed is used. ``fuse``
+    (default) steps the independent neurons blocks of a cycle's stage as one population
+    (:mod:`snnexp.graph.fusion`; bitwise the same results, fewer operations); ``fuse=False``
+    steps them one by one.
     """
 
     def __init__(
@@ -75,9 +88,11 @@ class GraphNetwork(SteppedReadoutNetwork):
         readout_steps: int | None = None,
         xi: float = 1.0,
         chunk_steps: int = CHUNK_STEPS,
+        fuse: bool = True,
     ) -> None:
         super().__init__(encoder, steps, readout, readout_steps, xi, chunk_steps)
         self.spec = spec
+        self.fuse = fuse
         self.blocks = nn.ModuleDict(dict(blocks))
         self.delays = spec.max_delays()
         self.neuron_blocks = [n for n, b in self.blocks.items() if isinstance(b, Neurons)]
@@ -170,7 +185,8 @@ class GraphNetwork(SteppedReadoutNetwork):
         return y
 
     def _run_cycle(self, component: list[str], run: _Run) -> None:
-        """The blocks of a cycle, one step at a time, in the component's step order; their
+        """The blocks of a cycle, one step at a time, stage by stage (:mod:`.fusion`): the
+        fusable neurons blocks of a stage as one population, the others one by one; their
         inputs from outside the cycle are gathered for the whole chunk first."""
         members = set(component)
         inputs = {name: self.spec.blocks[name].inputs for name in component}
@@ -186,28 +202,63 @@ class GraphNetwork(SteppedReadoutNetwork):
             for name in component
             if isinstance(self.blocks[name], Neurons)
         }
+        stages = [stage_units(stage, self.blocks) for stage in cycle_stages(self.spec, component)]
+        groups = {
+            tuple(unit): _Group(unit, self.blocks, params, run.states)
+            for stage in stages
+            for unit in stage
+            if len(unit) > 1 and self.fuse
+        }
         steps: dict[str, list[torch.Tensor]] = {name: [] for name in component}
+
+        def step_input(name: str, t: int) -> torch.Tensor:
+            parts = [part[t] for part in outside[name]]
+            for edge in inside[name]:
+                k = t - edge.delay
+                parts.append(steps[edge.source][k] if k >= 0 else run.history[edge.source][k])
+            x = parts[0]
+            for part in parts[1:]:
+                x = x + part
+            return x
+
         for t in range(run.length):
-            for name in component:
-                parts = [part[t] for part in outside[name]]
-                for edge in inside[name]:
-                    k = t - edge.delay
-                    parts.append(steps[edge.source][k] if k >= 0 else run.history[edge.source][k])
-                x = parts[0]
-                for part in parts[1:]:
-                    x = x + part
-                block = self.blocks[name]
-                if name in params:
-                    y, run.states[name], trace = block.step(
-                        x, run.states[name], params[name], run.record
-                    )
-                    for key, value in trace.items():
-                        run.traces.setdefault(name, {}).setdefault(key, []).append(value[None])
-                else:
-                    y = block.at_step(x, run.first + t)
-                steps[name].append(y)
+            for stage in stages:
+                for unit in stage:
+                    group = groups.get(tuple(unit))
+                    if group is not None:
+                        xs = [step_input(name, t) for name in unit]
+                        for name, (y, trace) in zip(unit, group.step(xs, run.record), strict=True):
+                            steps[name].append(y)
+                            for key, value in trace.items():
+                                run.traces.setdefault(name, {}).setdefault(key, []).append(
+                                    value[None]
+                                )
+                        continue
+                    for name in unit:
+                        steps[name].append(
+                            self._cycle_step(name, step_input(name, t), params, run, t)
+                        )
+        for group in groups.values():
+            run.states |= group.states()
         for name in component:
             run.outputs[name] = torch.stack(steps[name])
+
+    def _cycle_step(
+        self,
+        name: str,
+        x: torch.Tensor,
+        params: Mapping[str, StepCoefficients],
+        run: _Run,
+        t: int,
+    ) -> torch.Tensor:
+        """One step of one block of a cycle."""
+        block = self.blocks[name]
+        if name not in params:
+            return block.at_step(x, run.first + t)
+        y, run.states[name], trace = block.step(x, run.states[name], params[name], run.record)
+        for key, value in trace.items():
+            run.traces.setdefault(name, {}).setdefault(key, []).append(value[None])
+        return y
 
     def _keep_traces(self, run: _Run, traces: dict[str, list[torch.Tensor]]) -> None:
         """Append the chunk's input and neuron traces (flattened per step and sample)."""
@@ -217,6 +268,48 @@ class GraphNetwork(SteppedReadoutNetwork):
             traces.setdefault(f"{kind}_{k}", []).append(run.tensor(name).flatten(2))
             for key, parts in run.traces.get(name, {}).items():
                 traces.setdefault(f"{key}_{k}", []).append(torch.cat(parts))
+
+
+class _Group:
+    """Fusable neurons blocks of one stage of a cycle, stepped as one population over a chunk
+    (:mod:`snnexp.graph.fusion`)."""
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        blocks: Mapping[str, Block],
+        params: Mapping[str, StepCoefficients],
+        states: Mapping[str, Any],
+    ) -> None:
+        self.names = list(names)
+        self.sizes = [blocks[name].neurons.size for name in names]
+        self.surrogate = blocks[names[0]].neurons.surrogate
+        self.params = join_coefficients([params[name] for name in names], self.sizes)
+        self.state = join_states([states[name] for name in names])
+
+    def step(
+        self, xs: Sequence[torch.Tensor], record: bool
+    ) -> list[tuple[torch.Tensor, dict[str, torch.Tensor]]]:
+        """One step of every block: its output (shaped as its input) and, with ``record``, its
+        membrane (and threshold) traces, as :meth:`~snnexp.graph.blocks.Neurons.step` gives."""
+        current = torch.cat([x.reshape(x.shape[0], -1) for x in xs], dim=1)
+        self.state = neuron_step(current, self.state, self.params, self.surrogate)
+        outputs = self.state.z.split(self.sizes, dim=1)
+        traces: list[dict[str, torch.Tensor]] = [{} for _ in xs]
+        if record:
+            for trace, v in zip(traces, self.state.v.split(self.sizes, dim=1), strict=True):
+                trace["membrane"] = v
+            if self.state.a is not None:
+                theta = threshold_of(self.state, self.params).split(self.sizes, dim=1)
+                for trace, value in zip(traces, theta, strict=True):
+                    trace["threshold"] = value
+        return [
+            (z.reshape(x.shape), trace) for z, x, trace in zip(outputs, xs, traces, strict=True)
+        ]
+
+    def states(self) -> dict[str, Any]:
+        """The joined state handed back to its blocks."""
+        return dict(zip(self.names, split_state(self.state, self.sizes), strict=True))
 
 
 @dataclass

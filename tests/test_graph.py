@@ -576,7 +576,7 @@ def test_first_spike_graph_problems(blocks, rule, message):
     assert message in str(err.value)
 
 
-CYCLE = [
+POPULATIONS = [
     {"name": "a_in", "type": "linear", "features": 6, "inputs": ["input"]},
     {"name": "a", "type": "neurons", "inputs": ["a_in", "c_to_a"]},
     {"name": "a_to_b", "type": "linear", "features": 5, "inputs": [{"block": "a", "delay": 1}]},
@@ -595,7 +595,7 @@ def test_independent_neurons_blocks_of_a_delayed_cycle_step_as_one_population():
     threshold) alone, with bitwise the outputs, gradients and traces of stepping each alone."""
     from snnexp.graph.fusion import cycle_stages, stage_units
 
-    network = build(CYCLE, seed=4, readout="max_membrane")
+    network = build(POPULATIONS, seed=4, readout="max_membrane")
     (cycle,) = [c for c in network.spec.schedule if network.spec.cyclic(c)]
     stages = cycle_stages(network.spec, cycle)
     assert [sorted(stage) for stage in stages] == [["a_to_b", "b_to_c", "c_to_a"], ["a", "b", "c"]]

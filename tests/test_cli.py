@@ -222,7 +222,20 @@ def test_corrupted_savepoint_is_reported_and_left_alone(tmp_path):
     assert "is corrupted or incomplete" in result.output
     assert "Traceback" not in result.output
     assert checkpoint.stat().st_size == 100
+    assert "weights_only=False will" not in result.output  # not torch's unsafe advice
     assert invoke("inference", run, "--epoch", "2").exit_code == 0
+
+
+@pytest.mark.parametrize("seed", ["-1", "4294967296"])
+def test_seed_out_of_range_is_refused(tmp_path, seed):
+    config = write_config(tmp_path)
+    results = tmp_path / "results"
+    result = invoke("train", config, "--seed", seed, "--results-dir", results)
+    assert result.exit_code == 2
+    assert f"Invalid value for '--seed': {seed} is not in the range 0<=x<=4294967295" in (
+        result.output
+    )
+    assert not results.exists()
 
 
 def test_legacy_config_trains(tmp_path, reference_dir):

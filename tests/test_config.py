@@ -734,3 +734,33 @@ def test_reference_16x16_mnist_config() -> None:
     assert cfg.training.weight_bumping.max_missing == [0.5, 0.5]
     assert (cfg.training.batch_size, cfg.training.batch_size_eval) == (50, 50)
     assert cfg.learning.optimizer.lr == 0.003
+
+
+def test_a_key_given_twice_is_refused_with_both_lines(tmp_path: Path) -> None:
+    """YAML keys are unique; PyYAML alone keeps the second silently (a second ``training:``
+    section replaced the first)."""
+    path = tmp_path / "twice.yaml"
+    path.write_text("training:\n  epochs: 3\nmodel:\n  dt: 0.1\ntraining:\n  epochs: 5\n")
+    with pytest.raises(
+        ConfigError,
+        match=r"line 5, column 1: the key 'training' is given twice"
+        r" \(first on line 1\); keep one of them",
+    ):
+        load_config(path)
+    merged = tmp_path / "merged.yaml"
+    merged.write_text("base: &base {epochs: 3}\ntraining:\n  <<: *base\n  epochs: 4\n")
+    with pytest.raises(ConfigError, match="unknown key 'base'"):
+        load_config(merged)  # a merge key may be overridden: only the unknown key is reported
+
+
+def test_nested_aliases_are_refused_before_they_expand(tmp_path: Path) -> None:
+    """Nine levels of nine aliases (351 bytes) stand for 8e9 values; they are counted on the
+    document's node graph and refused, never built."""
+    lines = ["a0: &a0 [1, 2, 3, 4, 5, 6, 7, 8, 9]"]
+    for k in range(1, 10):
+        lines.append(f"a{k}: &a{k} [" + ", ".join([f"*a{k - 1}"] * 9) + "]")
+    lines.append("training: {epochs: *a9}")
+    path = tmp_path / "laughs.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ConfigError, match=r"expands to 8,335,593,970 values through its aliases"):
+        load_config(path)

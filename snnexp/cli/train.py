@@ -39,7 +39,12 @@ from snnexp.run.results import atomic_write_text, make_run_dir
     default=None,
     help="Override training.device (auto = CUDA when available).",
 )
-@click.option("--seed", type=int, default=None, help="Override training.seeds (torch and numpy).")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, 2**32 - 1),
+    default=None,
+    help="Override training.seeds (torch and numpy), 0 .. 2**32 - 1.",
+)
 @click.option(
     "--set",
     "settings",

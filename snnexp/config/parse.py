@@ -143,7 +143,7 @@ def _read_yaml(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"cannot read config file {path}: {err}") from None
     try:
-        data = yaml.safe_load(text)
+        data = _safe_load(text)
     except yaml.YAMLError as err:
         raise ConfigError(_yaml_error_message(path, err)) from None
     if data is None:
@@ -152,6 +152,69 @@ def _read_yaml(path: Path) -> Any:
             "e.g. 'training: {epochs: 10}' (every other key has a default)"
         )
     return data
+
+
+MAX_YAML_VALUES = 1_000_000
+"""The most values a config may hold once its aliases are expanded (a few hundred in practice);
+nested aliases ("billion laughs") would otherwise expand to gigabytes while being read."""
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (YAML says keys are
+    unique; PyYAML would keep the last silently, e.g. a second ``training:`` section)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping",
+                    node.start_mark,
+                    f"the key {key!r} is given twice (first on line {seen[key].line + 1}); "
+                    "keep one of them",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """The number of values ``node`` stands for with every alias expanded (memoised per node,
+    so shared subtrees are counted without expanding them)."""
+    if id(node) not in sizes:
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        sizes[id(node)] = 0
+        sizes[id(node)] = 1 + sum(_expanded_size(child, sizes) for child in children)
+    return sizes[id(node)]
+
+
+def _safe_load(text: str) -> Any:
+    """``yaml.safe_load`` with unique keys, refusing documents that expand to more than
+    MAX_YAML_VALUES values before any of them is built."""
+    loader = _ConfigLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        size = _expanded_size(node, {})
+        if size > MAX_YAML_VALUES:
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"the document expands to {size:,} values through its aliases (at most "
+                f"{MAX_YAML_VALUES:,}); write the values out instead of nesting aliases",
+                node.start_mark,
+            )
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def _yaml_error_message(path: Path, err: yaml.YAMLError) -> str:

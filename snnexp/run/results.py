@@ -23,6 +23,7 @@ import csv
 import io
 import logging
 import os
+import pickle
 import shutil
 import tempfile
 import time
@@ -195,9 +196,17 @@ def load_checkpoint(epoch_dir: Path) -> dict[str, Any]:
         raise ResultsError(f"savepoint file missing: {path}")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
+    except pickle.UnpicklingError as error:
         raise ResultsError(
-            f"savepoint {path} is corrupted or incomplete ({type(error).__name__}: {error}); "
+            f"savepoint {path} is corrupted or incomplete, or not written by snnexp: it does not "
+            "read as plain tensors and numbers, so it was not loaded (loading it with "
+            "weights_only=False could run code from the file); use another savepoint of the "
+            "run (--epoch) or train again"
+        ) from error
+    except Exception as error:
+        reason = str(error).splitlines()[0] if str(error) else ""
+        raise ResultsError(
+            f"savepoint {path} is corrupted or incomplete ({type(error).__name__}: {reason}); "
             f"use another savepoint of the run (--epoch) or train again"
         ) from error
     if not isinstance(checkpoint, dict) or "model" not in checkpoint or "epoch" not in checkpoint:

@@ -21,6 +21,8 @@ How values are read:
 - a string that spells a finite number is accepted where a number is expected, because YAML 1.1
   (PyYAML) reads ``1e-3`` (no dot) as a string;
 - a section written without entries (``training:`` alone, i.e. null) means all its defaults;
+- a key given twice in one mapping is an error (YAML keys are unique), and so is a document whose
+  aliases would expand to more than a million values;
 - ``model.bias_times`` may be one flat list, used for every layer (``[]``: no bias spikes), and
   ``training.weight_bumping.max_missing`` may be one number, used for every layer; the resolved
   config always holds one entry per layer.

@@ -286,3 +286,22 @@ def test_help_shows_examples():
         result = invoke(command, "--help")
         assert result.exit_code == 0
         assert "Example" in result.output
+
+
+def test_result_files_follow_the_umask(tmp_path):
+    """A shared result folder is readable by collaborators: files and savepoint folders get
+    the permissions the umask gives (0644 / 0755 under 022), not mkstemp's 0600 / 0700."""
+    old = os.umask(0o022)
+    try:
+        run = train_run(tmp_path)
+    finally:
+        os.umask(old)
+    epoch_dir = run / "epoch_4"
+    assert epoch_dir.stat().st_mode & 0o777 == 0o755
+    for path in (
+        epoch_dir / "checkpoint.pt",
+        epoch_dir / "outputs_test.npz",
+        run / "history.csv",
+        run / "config.yaml",
+    ):
+        assert path.stat().st_mode & 0o777 == 0o644, path

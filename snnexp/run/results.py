@@ -81,10 +81,28 @@ def make_run_dir(results_root: Path, name: str) -> Path:
     raise ResultsError(f"could not create a new result folder under {results_root}")
 
 
+def _umask() -> int:
+    """The process's file-creation mask (read by setting it and setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def staging_dir(parent: Path, prefix: str) -> Path:
+    """A new ``.partial`` folder under ``parent`` with the permissions of a folder made by
+    mkdir (``tempfile.mkdtemp`` alone makes it 0700, unreadable for collaborators)."""
+    folder = Path(tempfile.mkdtemp(dir=parent, prefix=prefix, suffix=".partial"))
+    folder.chmod(0o777 & ~_umask())
+    return folder
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
+    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename; the
+    file gets the permissions of a plainly created one (0644 with the usual umask, not
+    ``mkstemp``'s 0600)."""
     handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(handle, 0o666 & ~_umask())
         with os.fdopen(handle, "wb") as tmp:
             tmp.write(data)
             tmp.flush()
@@ -124,9 +142,7 @@ def save_savepoint(
 ) -> Path:
     """Write ``epoch_<epoch>/`` (checkpoint.pt + outputs_<split>.npz) atomically; return it."""
     final = run_dir / savepoint_folder(epoch)
-    staging = Path(
-        tempfile.mkdtemp(dir=run_dir, prefix=f".{savepoint_folder(epoch)}.", suffix=".partial")
-    )
+    staging = staging_dir(run_dir, f".{savepoint_folder(epoch)}.")
     try:
         buffer = io.BytesIO()
         torch.save(dict(checkpoint), buffer)
@@ -238,9 +254,7 @@ def export_run(
     if destination.exists():
         raise ResultsError(f"{destination} exists; export into a new folder")
     destination.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(
-        tempfile.mkdtemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".partial")
-    )
+    staging = staging_dir(destination.parent, f".{destination.name}.")
     try:
         for name in (CONFIG_FILE, LOG_FILE, PROGRESS_FILE):
             if (run_dir / name).is_file():

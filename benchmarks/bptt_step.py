@@ -15,7 +15,13 @@ import math
 from collections.abc import Callable
 
 import torch
-from timing import cross_entropy_step, peak_memory_text, seconds_per_call, step_arguments
+from timing import (
+    compare_with_snntorch,
+    cross_entropy_step,
+    print_snnexp_step,
+    seconds_per_call,
+    step_arguments,
+)
 from torch import nn
 
 from snnexp.data.encoding import SpikeEncoder
@@ -92,11 +98,7 @@ def main() -> None:
         cross_entropy_step(lambda: model(times)[0], labels, optimizer)
 
     seconds = seconds_per_call(ours, args.repeats, device)
-    print(f"device {device}, torch threads {torch.get_num_threads()}")
-    print(
-        f"snnexp:   {seconds * 1e3:8.1f} ms/step  {args.batch / seconds:9.0f} samples/s  "
-        f"{peak_memory_text(device)}"
-    )
+    print_snnexp_step(seconds, args.batch, device)
 
     def encode() -> torch.Tensor:
         return model.encoder(times, 0, args.steps, generator)
@@ -104,17 +106,14 @@ def main() -> None:
     encoding = seconds_per_call(encode, args.repeats, device)
     print(f"          of which {encoding * 1e3:.1f} ms the input spikes (drawn on the CPU)")
     other = snntorch_step(args.steps, device)
-    if other is None:
-        print("snnTorch not installed (pip install '.[bench]') - no comparison")
-        return
-    forward, their_optimizer = other
-    theirs = seconds_per_call(
-        lambda: cross_entropy_step(lambda: forward(encode()), labels, their_optimizer),
-        args.repeats,
-        device,
-    )
-    print(f"snnTorch: {theirs * 1e3:8.1f} ms/step  {args.batch / theirs:9.0f} samples/s")
-    print(f"speed-up of snnexp over snnTorch: {theirs / seconds:.2f}x")
+    theirs = None
+    if other is not None:
+        forward, their_optimizer = other
+
+        def theirs() -> None:
+            cross_entropy_step(lambda: forward(encode()), labels, their_optimizer)
+
+    compare_with_snntorch(seconds, theirs, args.batch, args.repeats, device)
 
 
 if __name__ == "__main__":

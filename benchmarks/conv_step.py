@@ -17,7 +17,13 @@ import math
 from collections.abc import Callable
 
 import torch
-from timing import cross_entropy_step, peak_memory_text, seconds_per_call, step_arguments
+from timing import (
+    compare_with_snntorch,
+    cross_entropy_step,
+    print_snnexp_step,
+    seconds_per_call,
+    step_arguments,
+)
 from torch import nn
 
 from snnexp.config import config_from_dict
@@ -113,24 +119,17 @@ def main() -> None:
         cross_entropy_step(lambda: model(times)[0], labels, optimizer)
 
     seconds = seconds_per_call(ours, args.repeats, device)
-    print(f"device {device}, torch threads {torch.get_num_threads()}")
-    print(
-        f"snnexp:   {seconds * 1e3:8.1f} ms/step  {args.batch / seconds:9.0f} samples/s  "
-        f"{peak_memory_text(device)}"
-    )
+    print_snnexp_step(seconds, args.batch, device)
     other = snntorch_step(args.steps, device)
-    if other is None:
-        print("snnTorch not installed (pip install '.[bench]') - no comparison")
-        return
-    images = pixels.reshape(-1, 1, 28, 28).to(device)
-    forward, their_optimizer = other
-    theirs = seconds_per_call(
-        lambda: cross_entropy_step(lambda: forward(images), labels, their_optimizer),
-        args.repeats,
-        device,
-    )
-    print(f"snnTorch: {theirs * 1e3:8.1f} ms/step  {args.batch / theirs:9.0f} samples/s")
-    print(f"speed-up of snnexp over snnTorch: {theirs / seconds:.2f}x")
+    theirs = None
+    if other is not None:
+        images = pixels.reshape(-1, 1, 28, 28).to(device)
+        forward, their_optimizer = other
+
+        def theirs() -> None:
+            cross_entropy_step(lambda: forward(images), labels, their_optimizer)
+
+    compare_with_snntorch(seconds, theirs, args.batch, args.repeats, device)
 
 
 if __name__ == "__main__":

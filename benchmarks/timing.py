@@ -57,3 +57,28 @@ def step_arguments(description: str, repeats: int) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=repeats)
     parser.add_argument("--device", default="auto")
     return parser.parse_args()
+
+
+def print_snnexp_step(seconds: float, batch: int, device: torch.device) -> None:
+    """The device, the thread count and snnexp's time per training step."""
+    print(f"device {device}, torch threads {torch.get_num_threads()}")
+    print(
+        f"snnexp:   {seconds * 1e3:8.1f} ms/step  {batch / seconds:9.0f} samples/s  "
+        f"{peak_memory_text(device)}"
+    )
+
+
+def compare_with_snntorch(
+    seconds: float,
+    theirs: Callable[[], object] | None,
+    batch: int,
+    repeats: int,
+    device: torch.device,
+) -> None:
+    """Time snnTorch's training step ``theirs`` (None: not installed) and print the ratio."""
+    if theirs is None:
+        print("snnTorch not installed (pip install '.[bench]') - no comparison")
+        return
+    their_seconds = seconds_per_call(theirs, repeats, device)
+    print(f"snnTorch: {their_seconds * 1e3:8.1f} ms/step  {batch / their_seconds:9.0f} samples/s")
+    print(f"speed-up of snnexp over snnTorch: {their_seconds / seconds:.2f}x")

@@ -337,23 +337,9 @@ def _pool_shape(shape: Shape, p: Mapping[str, Any]) -> Shape:
 
 def _build_neurons(p: Mapping[str, Any], ctx: BuildContext) -> Neurons:
     size = math.prod(ctx.in_shape)
+    parameters = {key: p[key] for key in NEURON_PARAMETERS}
     neurons = SpikingNeurons(
-        size,
-        p["model"],
-        dt=ctx.dt,
-        tau_mem=p["tau_mem"],
-        tau_syn=p["tau_syn"],
-        tau_adapt=p["tau_adapt"],
-        adapt_strength=p["adapt_strength"],
-        threshold=p["threshold"],
-        reset=p["reset"],
-        refractory_steps=p["refractory_steps"],
-        resistance=p["resistance"],
-        capacitance=p["capacitance"],
-        learn_tau=p["learn_tau"],
-        per_neuron_tau=p["per_neuron_tau"],
-        surrogate=ctx.surrogate,
-        dtype=ctx.dtype,
+        size, **parameters, dt=ctx.dt, surrogate=ctx.surrogate, dtype=ctx.dtype
     )
     return Neurons(ctx.in_shape, neurons, p["recurrent"], p["spiking"])
 

@@ -99,6 +99,11 @@ class GraphNetwork(SteppedReadoutNetwork):
         self.hidden_blocks = [
             n for n in self.neuron_blocks if n != spec.output and self.blocks[n].spiking
         ]
+        self.cycle_units = {
+            tuple(c): [stage_units(stage, self.blocks) for stage in cycle_stages(spec, c)]
+            for c in spec.schedule
+            if spec.cyclic(c)
+        }
 
     def encode(
         self, input_times: torch.Tensor, first: int, length: int, generator: torch.Generator
@@ -137,7 +142,7 @@ class GraphNetwork(SteppedReadoutNetwork):
         traces: dict[str, list[torch.Tensor]] = {}
         for first in range(0, self.steps, self.chunk_steps):
             length = min(self.chunk_steps, self.steps - first)
-            run.first, run.length, run.traces = first, length, {}
+            run.first, run.length, run.traces, run.past_and_now = first, length, {}, {}
             run.outputs = {INPUT: self.encode(input_times, first, length, generator)}
             for component in self.spec.schedule:
                 if self.spec.cyclic(component):
@@ -148,8 +153,7 @@ class GraphNetwork(SteppedReadoutNetwork):
                     x = _total([self._edge(e, run) for e in inputs], length)
                     run.outputs[name] = self._run_block(name, x, run)
             for source in run.history:
-                joined = torch.cat([run.history[source], run.tensor(source)])
-                run.history[source] = joined[-self.delays[source] :]
+                run.history[source] = run.joined(source)[-self.delays[source] :]
             for name in self.hidden_blocks:
                 counts[name] = counts[name] + run.tensor(name).sum(0).flatten(1)
             readout.add(run.tensor(self.spec.output), first)
@@ -168,9 +172,8 @@ class GraphNetwork(SteppedReadoutNetwork):
         """The chunk of ``edge.source``'s output, ``edge.delay`` steps late."""
         if edge.delay == 0:
             return run.outputs[edge.source]
-        past = run.history[edge.source]
-        offset = len(past) - edge.delay
-        return torch.cat([past, run.tensor(edge.source)])[offset : offset + run.length]
+        offset = len(run.history[edge.source]) - edge.delay
+        return run.joined(edge.source)[offset : offset + run.length]
 
     def _run_block(self, name: str, x: Sequence_, run: _Run) -> Sequence_:
         """A block outside any cycle, over the whole chunk."""
@@ -180,8 +183,7 @@ class GraphNetwork(SteppedReadoutNetwork):
         y, run.states[name], trace = block.run(
             _tensor(x, run.length), run.states[name], run.first, run.record
         )
-        for key, values in trace.items():
-            run.traces.setdefault(name, {}).setdefault(key, []).append(values)
+        run.add_traces(name, trace)
         return y
 
     def _run_cycle(self, component: list[str], run: _Run) -> None:
@@ -202,7 +204,7 @@ class GraphNetwork(SteppedReadoutNetwork):
             for name in component
             if isinstance(self.blocks[name], Neurons)
         }
-        stages = [stage_units(stage, self.blocks) for stage in cycle_stages(self.spec, component)]
+        stages = self.cycle_units[tuple(component)]
         groups = {
             tuple(unit): _Group(unit, self.blocks, params, run.states)
             for stage in stages
@@ -229,10 +231,7 @@ class GraphNetwork(SteppedReadoutNetwork):
                         xs = [step_input(name, t) for name in unit]
                         for name, (y, trace) in zip(unit, group.step(xs, run.record), strict=True):
                             steps[name].append(y)
-                            for key, value in trace.items():
-                                run.traces.setdefault(name, {}).setdefault(key, []).append(
-                                    value[None]
-                                )
+                            run.add_traces(name, {key: value[None] for key, value in trace.items()})
                         continue
                     for name in unit:
                         steps[name].append(
@@ -256,8 +255,7 @@ class GraphNetwork(SteppedReadoutNetwork):
         if name not in params:
             return block.at_step(x, run.first + t)
         y, run.states[name], trace = block.step(x, run.states[name], params[name], run.record)
-        for key, value in trace.items():
-            run.traces.setdefault(name, {}).setdefault(key, []).append(value[None])
+        run.add_traces(name, {key: value[None] for key, value in trace.items()})
         return y
 
     def _keep_traces(self, run: _Run, traces: dict[str, list[torch.Tensor]]) -> None:
@@ -324,7 +322,20 @@ class _Run:
     length: int = 0
     outputs: dict[str, Sequence_] = field(default_factory=dict)
     traces: dict[str, dict[str, list[torch.Tensor]]] = field(default_factory=dict)
+    past_and_now: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def tensor(self, name: str) -> torch.Tensor:
         """The chunk of ``name``'s output as a ``(length, batch, *shape)`` tensor."""
         return _tensor(self.outputs[name], self.length)
+
+    def joined(self, source: str) -> torch.Tensor:
+        """The kept past outputs of ``source`` followed by this chunk's, joined once per chunk
+        (its delayed edges and the history of the next chunk read it)."""
+        if source not in self.past_and_now:
+            self.past_and_now[source] = torch.cat([self.history[source], self.tensor(source)])
+        return self.past_and_now[source]
+
+    def add_traces(self, name: str, trace: Mapping[str, torch.Tensor]) -> None:
+        """Append a block's recorded traces (a chunk's, or a step's with a leading axis)."""
+        for key, value in trace.items():
+            self.traces.setdefault(name, {}).setdefault(key, []).append(value)

@@ -9,7 +9,7 @@ from snnexp.config import ExperimentConfig, n_steps
 from snnexp.data.encoding import SpikeEncoder
 from snnexp.dtypes import DTYPES
 from snnexp.functional.surrogate import Surrogate
-from snnexp.graph.build import build_graph_network
+from snnexp.graph.build import build_graph_network, neuron_defaults
 from snnexp.graph.network import GraphNetwork
 from snnexp.losses.readout import ReadoutLoss
 from snnexp.modules.neurons import SpikingNeurons
@@ -41,20 +41,9 @@ def build_stack(
     for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         neurons = SpikingNeurons(
             n_out,
-            neuron.type,
+            **neuron_defaults(neuron),
             dt=model.dt,
-            tau_mem=neuron.tau_mem,
-            tau_syn=neuron.tau_syn,
-            tau_adapt=neuron.tau_adapt,
-            adapt_strength=neuron.adapt_strength,
             n_adaptive=model.adaptive_neurons[k] if model.adaptive_neurons else None,
-            threshold=neuron.threshold,
-            reset=neuron.reset,
-            refractory_steps=neuron.refractory_steps,
-            resistance=neuron.resistance,
-            capacitance=neuron.capacitance,
-            learn_tau=neuron.learn_tau,
-            per_neuron_tau=neuron.per_neuron_tau,
             surrogate=surrogate,
             dtype=dtype,
         )

@@ -13,5 +13,9 @@ class TrainingError(SnnexpError):
     """Training cannot go on (e.g. the loss became NaN)."""
 
 
+class DivergenceError(TrainingError):
+    """Training diverged: the loss or a weight is no longer finite."""
+
+
 class DataError(SnnexpError):
     """Dataset files are missing, damaged or cannot be fetched."""

@@ -1,10 +1,12 @@
-"""`snnexp continue`: resume a run from a savepoint, bitwise as if it had not stopped."""
+"""`snnexp continue`: resume a run from its latest complete state or a savepoint, bitwise as if it
+had not stopped."""
 
 from __future__ import annotations
 
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -15,17 +17,27 @@ from snnexp.cli.shared import (
     main,
     parse_epochs,
     report_savepoint,
+    run_outcome,
     setup_logging,
     threads_option,
     with_overrides,
 )
-from snnexp.run.files import HISTORY_FILE, savepoint_folder
-from snnexp.run.results import load_checkpoint, resolve_savepoint
+from snnexp.run.files import HISTORY_FILE, RESUME_FILE, SAVEPOINT_NAME, savepoint_folder
+from snnexp.run.lock import run_lock
+from snnexp.run.results import (
+    check_run_folder,
+    latest_state,
+    load_checkpoint,
+    remove_staging,
+    resolve_savepoint,
+)
+
+LATEST = "latest"
 
 
 @main.command(name="continue")
 @click.argument("results_dir", type=click.Path(path_type=Path))
-@click.argument("epoch", type=int)
+@click.argument("epoch", required=False, default=LATEST)
 @click.argument("savepoints", nargs=-1)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None)
 @data_dir_option
@@ -34,47 +46,114 @@ from snnexp.run.results import load_checkpoint, resolve_savepoint
 @friendly_errors
 def continue_command(
     results_dir: Path,
-    epoch: int,
+    epoch: str,
     savepoints: tuple[str, ...],
     device: str | None,
     data_dir: Path | None,
     quiet: bool,
 ) -> None:
-    """Resume training from savepoint EPOCH and train on to SAVEPOINTS.
+    """Resume training from the latest complete state or from savepoint EPOCH, and train on to
+    SAVEPOINTS.
 
     \b
-    Example:
+    Examples:
+      snnexp continue experiment_results/yin_yang_2026-11-24_10-31-07
+    resumes a stopped or killed run from its latest complete state (the resume state that a
+    stop signal or training.checkpoint_minutes wrote, or the latest savepoint) and trains on
+    to training.epochs, saving at the configured savepoints still ahead;
       snnexp continue experiment_results/yin_yang_2026-11-24_10-31-07 300 "400, 500"
-    trains epochs 301..500 into the same folder, saving at 400 and 500. Without SAVEPOINTS
-    it trains on to the config's training.epochs.
+    trains epochs 301..500 from savepoint epoch_300 into the same folder, saving at 400 and
+    500. EPOCH 'latest' is the latest complete state.
     """
     from snnexp.run.inference import read_run_config
     from snnexp.run.trainer import Trainer
 
-    run_dir, epoch_dir = resolve_savepoint(results_dir, epoch)
-    cfg = with_overrides(read_run_config(run_dir), device, None)
-    targets = parse_epochs(savepoints) if savepoints else [cfg.training.epochs]
-    if max(targets) <= epoch:
-        raise click.BadParameter(
-            f"savepoints must lie after epoch {epoch}; got {', '.join(map(str, targets))}",
-            param_hint="SAVEPOINTS",
-        )
-    targets = [t for t in targets if t > epoch]
+    from_latest = epoch == LATEST and not SAVEPOINT_NAME.match(Path(results_dir).name)
+    if from_latest:
+        check_run_folder(results_dir)
+        run_dir = Path(results_dir)
+    else:
+        run_dir, _ = resolve_savepoint(results_dir, _epoch_number(epoch))
     setup_logging(run_dir)
-    checkpoint = load_checkpoint(epoch_dir)
-    trainer = Trainer(cfg, run_dir=run_dir, progress=not quiet, data_dir=data_dir)
-    trainer.load_state_dict(checkpoint)
+    with run_lock(run_dir):
+        for name in remove_staging(run_dir):
+            logger.info("removed %s, left half-written by an interrupted run", name)
+        source, checkpoint = _starting_state(run_dir, results_dir, epoch, from_latest)
+        start = int(checkpoint["epoch"])
+        cfg = with_overrides(read_run_config(run_dir), device, None)
+        trainer = Trainer(cfg, run_dir=run_dir, progress=not quiet, data_dir=data_dir)
+        targets = parse_epochs(savepoints) if savepoints else trainer.savepoint_epochs()
+        targets = [target for target in targets if target > start]
+        if not targets and not savepoints:
+            logger.info(
+                "%s is complete: trained to training.epochs = %d (%s); nothing to do. To train "
+                'further, give the epochs: snnexp continue %s %d "%d"',
+                run_dir.name,
+                start,
+                source,
+                run_dir,
+                start,
+                start + 100,
+            )
+            return
+        if not targets:
+            raise click.UsageError(
+                f"{run_dir.name} is trained to epoch {start} ({source}); SAVEPOINTS must lie "
+                f'after it, e.g.: snnexp continue {run_dir} {start} "{start + 100}"'
+            )
+        trainer.load_state_dict(checkpoint)
+        _back_up_history(run_dir, start)
+        with run_outcome():
+            logger.info(
+                "continuing %s from %s to epoch %d (savepoints %s)",
+                run_dir.name,
+                source,
+                max(targets),
+                targets,
+            )
+            trainer.run(max(targets), targets)
+            report_savepoint(run_dir / savepoint_folder(trainer.epoch))
+            logger.info("results: %s", run_dir)
+
+
+def _epoch_number(epoch: str) -> int | None:
+    """EPOCH as a number (None: 'latest')."""
+    if epoch == LATEST:
+        return None
+    try:
+        return int(epoch)
+    except ValueError:
+        raise click.BadParameter(
+            f"EPOCH must be a savepoint's epoch number or '{LATEST}', got {epoch!r}",
+            param_hint="EPOCH",
+        ) from None
+
+
+def _starting_state(
+    run_dir: Path, given: Path, epoch: str, from_latest: bool
+) -> tuple[str, dict[str, Any]]:
+    """(what the run resumes from, its checkpoint). Going back to a savepoint sets aside a
+    resume state of the abandoned continuation instead of deleting it."""
+    if from_latest:
+        return latest_state(run_dir)
+    _, epoch_dir = resolve_savepoint(given, _epoch_number(epoch))
+    resume = run_dir / RESUME_FILE
+    if resume.is_file():
+        kept = run_dir / f"resume.replaced-{time.strftime('%Y-%m-%d_%H-%M-%S')}.pt"
+        resume.rename(kept)
+        logger.warning(
+            "going back to %s: the newer resume state is kept as %s", epoch_dir.name, kept.name
+        )
+    return f"savepoint {epoch_dir.name}", load_checkpoint(epoch_dir)
+
+
+def _back_up_history(run_dir: Path, epoch: int) -> None:
+    """Keep a copy of history.csv when it holds epochs after ``epoch`` or is damaged (it is
+    rewritten from the checkpoint's history)."""
     history = run_dir / HISTORY_FILE
-    if history.is_file() and len(history.read_text().splitlines()) > epoch + 2:
+    if not history.is_file():
+        return
+    content = history.read_bytes()
+    if content.count(b"\n") > epoch + 2 or not content.startswith(b"epoch,"):
         backup = run_dir / f"history.before-continue-{time.strftime('%Y-%m-%d_%H-%M-%S')}.csv"
         shutil.copy2(history, backup)
-    logger.info(
-        "continuing %s from epoch %d to %d (savepoints %s)",
-        run_dir.name,
-        epoch,
-        max(targets),
-        targets,
-    )
-    trainer.run(max(targets), targets)
-    report_savepoint(run_dir / savepoint_folder(trainer.epoch))
-    logger.info("results: %s", run_dir)

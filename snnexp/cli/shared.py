@@ -4,10 +4,12 @@ and the run's log.txt, the common options and small formatting helpers."""
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -17,15 +19,18 @@ from tqdm.auto import tqdm
 
 from snnexp import __version__
 from snnexp.config import ConfigError, ExperimentConfig
-from snnexp.errors import SnnexpError
+from snnexp.errors import DivergenceError, SnnexpError
 from snnexp.run.files import LOG_FILE
 from snnexp.run.results import load_outputs
+from snnexp.run.stopping import RunStopped
 
 logger = logging.getLogger("snnexp")
 
 
 def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn snnexp's own errors into a clean message and exit code 1 (no traceback)."""
+    """Turn snnexp's own errors, and what the system refuses (a full disk, a folder that cannot
+    be created), into a clean message and exit code 1 (no traceback); a run stopped by a signal
+    exits with 128 + the signal's number."""
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -33,11 +38,61 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             return command(*args, **kwargs)
         except (ConfigError, SnnexpError) as error:
             raise click.ClickException(str(error)) from error
+        except RunStopped as stop:
+            click.echo(str(stop), err=True)
+            sys.exit(stop.exit_code)
         except KeyboardInterrupt:
             click.echo("\ninterrupted; savepoints written so far are complete", err=True)
             sys.exit(130)
+        except OSError as error:
+            raise click.ClickException(os_error_message(error)) from error
 
     return wrapper
+
+
+def os_error_message(error: OSError) -> str:
+    """One line for an error of the operating system, with the fix where one is known."""
+    where = f" ({error.filename})" if error.filename else ""
+    reason = error.strerror or str(error)
+    if error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return (
+            f"no space left on the device{where}: {reason}. Free some space (or choose another "
+            "--results-dir); what was written before is intact, and `snnexp continue RUN` "
+            "resumes a training run from its latest complete state"
+        )
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"permission denied{where}: {reason}; choose a folder you can write to"
+    return f"{reason}{where}"
+
+
+def log_to_file(level: int, message: str) -> None:
+    """Write a line to the run's log.txt only (not the console)."""
+    record = logger.makeRecord(logger.name, level, __file__, 0, message, (), None)
+    for handler in logger.handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
+@contextmanager
+def run_outcome() -> Iterator[None]:
+    """End the run's log.txt with why the run ended: completed, stopped by a signal, diverged,
+    or failed with which error (the console gets the message from :func:`friendly_errors`)."""
+    try:
+        yield
+    except RunStopped as stop:
+        log_to_file(logging.WARNING, f"run ended: {stop}")
+        raise
+    except DivergenceError as error:
+        log_to_file(logging.ERROR, f"run ended: diverged: {error}")
+        raise
+    except KeyboardInterrupt:
+        log_to_file(logging.WARNING, "run ended: interrupted (KeyboardInterrupt)")
+        raise
+    except BaseException as error:
+        text = os_error_message(error) if isinstance(error, OSError) else str(error)
+        log_to_file(logging.ERROR, f"run ended: failed with {type(error).__name__}: {text}")
+        raise
+    log_to_file(logging.INFO, "run ended: completed")
 
 
 class ConsoleHandler(logging.Handler):

@@ -15,12 +15,14 @@ from snnexp.cli.shared import (
     logger,
     main,
     report_savepoint,
+    run_outcome,
     setup_logging,
     threads_option,
     with_overrides,
 )
 from snnexp.config import dump_config_yaml, load_config
 from snnexp.run.files import CONFIG_FILE, savepoint_folder
+from snnexp.run.lock import run_lock
 from snnexp.run.results import atomic_write_text, make_run_dir
 
 
@@ -81,21 +83,25 @@ def train(
     trainer = Trainer(cfg, progress=not quiet, data_dir=data_dir)
     run_dir = make_run_dir(results_dir, cfg.name or config.stem)
     trainer.run_dir = run_dir
-    atomic_write_text(
-        run_dir / CONFIG_FILE, dump_config_yaml(cfg, extra={"snnexp_version": __version__})
-    )
-    setup_logging(run_dir)
-    logger.info(
-        "training %s (%s) on %s -> %s",
-        cfg.name,
-        cfg.learning.rule,
-        device_text(trainer.device),
-        run_dir,
-    )
-    if settings:
-        logger.info("config keys set on the command line: %s", "; ".join(settings))
-    started = time.perf_counter()
-    trainer.run(cfg.training.epochs, trainer.savepoint_epochs())
-    logger.info("trained %d epochs in %.1f s", cfg.training.epochs, time.perf_counter() - started)
-    report_savepoint(run_dir / savepoint_folder(trainer.epoch))
-    logger.info("results: %s", run_dir)
+    with run_lock(run_dir):
+        atomic_write_text(
+            run_dir / CONFIG_FILE, dump_config_yaml(cfg, extra={"snnexp_version": __version__})
+        )
+        setup_logging(run_dir)
+        with run_outcome():
+            logger.info(
+                "training %s (%s) on %s -> %s",
+                cfg.name,
+                cfg.learning.rule,
+                device_text(trainer.device),
+                run_dir,
+            )
+            if settings:
+                logger.info("config keys set on the command line: %s", "; ".join(settings))
+            started = time.perf_counter()
+            trainer.run(cfg.training.epochs, trainer.savepoint_epochs())
+            logger.info(
+                "trained %d epochs in %.1f s", cfg.training.epochs, time.perf_counter() - started
+            )
+            report_savepoint(run_dir / savepoint_folder(trainer.epoch))
+            logger.info("results: %s", run_dir)

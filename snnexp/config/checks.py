@@ -120,6 +120,7 @@ _NON_NEGATIVE = (
     "learning.optimizer.momentum",
     "training.weight_bumping.value",
     "training.input_noise.std",
+    "training.checkpoint_minutes",
     "dataset.encoding.rate_gain",
     "model.neuron.refractory_steps",
     "model.neuron.adapt_strength",

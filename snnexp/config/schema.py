@@ -260,13 +260,16 @@ class SeedConfig:
 class TrainingConfig:
     """The training loop: epochs, batches, savepoints, clipping, bumping, noise, seeds, device.
     ``log_every``: log the running training loss and accuracy every this many batches (null:
-    once per epoch only), for epochs that take long."""
+    once per epoch only), for epochs that take long. ``checkpoint_minutes``: write the run's
+    resume state (everything needed to go on bitwise) this often, so a killed job loses at most
+    that much training (null or 0: only at savepoints and on a stop signal)."""
 
     epochs: int = 300
     batch_size: int = 150
     batch_size_eval: int = 200
     savepoints: list[int] = field(default_factory=list)
     log_every: int | None = None
+    checkpoint_minutes: float | None = 10.0
     max_dw_norm: float | None = 0.2
     weight_bumping: WeightBumpingConfig = field(default_factory=WeightBumpingConfig)
     input_noise: NoiseConfig = field(default_factory=NoiseConfig)

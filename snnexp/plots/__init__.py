@@ -36,6 +36,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
+
 from snnexp.errors import SnnexpError
 from snnexp.plots import (
     activity,
@@ -52,7 +54,14 @@ from snnexp.plots import (
     weights,
     yin_yang,
 )
-from snnexp.plots.io import config_value, read_config, read_history, savepoint_epoch
+from snnexp.plots.io import (
+    HistoryError,
+    config_value,
+    history_arrays,
+    read_config,
+    read_history,
+    savepoint_epoch,
+)
 from snnexp.plots.run import FigureJob, Run
 from snnexp.plots.style import FORMATS, save_figure
 from snnexp.run.files import FIGURES_FOLDER, HISTORY_FILE
@@ -118,7 +127,8 @@ def render_figures(
     Figures go to ``out_dir`` (default ``epoch_dir / "figures"``) as ``<name>.<fmt>`` (``fmt``
     one of :data:`FORMATS`); ``only`` restricts them to the given names (unknown names raise
     :class:`UnknownFigureError` listing the valid ones). Returns the written paths. Figures
-    whose data was not saved are skipped with an info log.
+    whose data was not saved are skipped with an info log, figures whose data cannot be drawn
+    (e.g. weights beyond any finite bin width) with a warning.
     """
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -130,15 +140,37 @@ def render_figures(
         jobs = [job for job in jobs if job.name in only]
     out_dir = epoch_dir / FIGURES_FOLDER if out_dir is None else Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return [save_figure(job.build(), out_dir / f"{job.name}.{fmt}") for job in jobs]
+    written = []
+    for job in jobs:
+        try:
+            figure = job.build()
+        except (ValueError, OverflowError, FloatingPointError) as error:
+            logger.warning("%s not drawn: its data cannot be plotted (%s)", job.name, error)
+            continue
+        written.append(save_figure(figure, out_dir / f"{job.name}.{fmt}"))
+    return written
+
+
+def _history(run_dir: Path, epoch_dir: Path) -> dict[str, np.ndarray]:
+    """The run's history.csv; if it is damaged, the history saved in the savepoint (up to its
+    epoch) with a warning."""
+    try:
+        return read_history(run_dir / HISTORY_FILE)
+    except HistoryError as error:
+        from snnexp.run.results import load_checkpoint
+
+        logger.warning(
+            "%s; the training curves are drawn from the history saved in %s", error, epoch_dir.name
+        )
+        return history_arrays(load_checkpoint(epoch_dir)["history"])
 
 
 def _plan(run_dir: Path, epoch_dir: Path) -> list[FigureJob]:
     """Every family's figures of the savepoint, in registry order."""
     config = read_config(run_dir)
-    history = read_history(run_dir / HISTORY_FILE)
     if not epoch_dir.is_dir():
         raise FileNotFoundError(f"savepoint folder {epoch_dir} does not exist")
+    history = _history(run_dir, epoch_dir)
     epoch = savepoint_epoch(epoch_dir)
     heading = str(config_value(config, "name", run_dir.name))
     if epoch is not None:

@@ -51,25 +51,40 @@ def _to_float(text: str) -> float:
     return float(text) if text.strip() else math.nan
 
 
+class HistoryError(ValueError):
+    """history.csv exists but cannot be read (empty, truncated, not text)."""
+
+
 def read_history(path: Path) -> dict[str, np.ndarray]:
     """Read ``history.csv`` into one array per column (``epoch`` int, the rest float).
 
-    Empty cells become NaN (epoch 0 has no training values).
+    Empty cells become NaN (epoch 0 has no training values). A damaged file raises
+    :class:`HistoryError`.
     """
     path = Path(path)
     if not path.is_file():
         raise _not_a_result_folder(path)
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        header = reader.fieldnames or []
-        missing = [c for c in HISTORY_COLUMNS if c not in header]
-        if missing:
-            raise ValueError(f"{path} lacks the column(s) {', '.join(missing)}")
-        rows = list(reader)
-    history = {
-        column: np.array([_to_float(row[column]) for row in rows], dtype=np.float64)
-        for column in header
-    }
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            header = reader.fieldnames or []
+            missing = [c for c in HISTORY_COLUMNS if c not in header]
+            if missing:
+                raise ValueError(f"it lacks the column(s) {', '.join(missing)}")
+            rows = list(reader)
+        history = {
+            column: np.array([_to_float(row[column]) for row in rows], dtype=np.float64)
+            for column in header
+        }
+    except (ValueError, TypeError, AttributeError, csv.Error) as error:
+        raise HistoryError(f"{path} is damaged or empty ({error})") from error
+    history["epoch"] = history["epoch"].astype(np.int64)
+    return history
+
+
+def history_arrays(columns: dict[str, list[float]]) -> dict[str, np.ndarray]:
+    """The history a checkpoint stores (one list per column) in :func:`read_history`'s form."""
+    history = {key: np.asarray(values, dtype=np.float64) for key, values in columns.items()}
     history["epoch"] = history["epoch"].astype(np.int64)
     return history
 

@@ -234,7 +234,7 @@ def plot_time_difference_map(
     xy = np.asarray(samples)[:, :2]
     difference = time_difference(output_times, labels)
     finite = difference[np.isfinite(difference)]
-    bound = float(np.abs(finite).max()) if finite.size else 1.0
+    bound = (float(np.abs(finite).max()) if finite.size else 0.0) or 1.0
     shown = np.clip(difference, -bound, bound)
     with styled():
         fig = Figure(figsize=(COLUMN_WIDTH + 0.6, 2.9), layout="constrained")

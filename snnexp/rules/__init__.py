@@ -25,7 +25,8 @@ class LearningRule:
 
     ``module`` implements it (``build_network``, ``build_loss``); ``losses`` are the
     ``learning.loss.type`` values it trains with; ``tau_ratio`` the tau_mem / tau_syn its exact
-    math requires (None: any); ``rewiring`` whether it needs learning.rewiring.connectivity.
+    math requires (None: any); ``rewiring`` whether it needs learning.rewiring.connectivity;
+    ``fixes`` what to change when training with it diverges.
     """
 
     name: str
@@ -35,6 +36,7 @@ class LearningRule:
     losses: tuple[str, ...]
     tau_ratio: float | None = None
     rewiring: bool = False
+    fixes: str = ""
 
     def implementation(self) -> ModuleType:
         """The module that builds the rule's network and loss."""
@@ -43,6 +45,15 @@ class LearningRule:
 
 FIRST_SPIKE_LOSSES = ("ttfs", "mse")
 READOUT_LOSSES = ("cross_entropy", "mse_count")
+
+FIRST_SPIKE_FIXES = (
+    "lower learning.optimizer.lr, or set or lower training.max_dw_norm (it clips each weight "
+    "update; published: 0.2), or continue from an earlier savepoint with a lower learning rate"
+)
+BPTT_FIXES = (
+    "lower learning.optimizer.lr or model.weight_std (or the blocks' init), or continue from "
+    "an earlier savepoint with a lower learning rate"
+)
 
 LEARNING_RULES: dict[str, LearningRule] = {
     rule.name: rule
@@ -54,6 +65,7 @@ LEARNING_RULES: dict[str, LearningRule] = {
             time_stepped=False,
             losses=FIRST_SPIKE_LOSSES,
             tau_ratio=1.0,
+            fixes=FIRST_SPIKE_FIXES,
         ),
         LearningRule(
             "first_spike_dt",
@@ -62,6 +74,7 @@ LEARNING_RULES: dict[str, LearningRule] = {
             time_stepped=False,
             losses=FIRST_SPIKE_LOSSES,
             tau_ratio=2.0,
+            fixes=FIRST_SPIKE_FIXES,
         ),
         LearningRule(
             "bptt",
@@ -69,6 +82,7 @@ LEARNING_RULES: dict[str, LearningRule] = {
             "snnexp.rules.bptt",
             time_stepped=True,
             losses=READOUT_LOSSES,
+            fixes=BPTT_FIXES,
         ),
         LearningRule(
             "deep_r",
@@ -77,6 +91,7 @@ LEARNING_RULES: dict[str, LearningRule] = {
             time_stepped=True,
             losses=READOUT_LOSSES,
             rewiring=True,
+            fixes=BPTT_FIXES,
         ),
     )
 }

@@ -308,6 +308,9 @@ class Rewiring(TrainerPlugin):
     def epoch_counts(self) -> dict[str, int]:
         return {"rewirings": self.rewirings, "connections": self.deep_r.active_count()}
 
+    def resume_epoch(self, counts: dict[str, int]) -> None:
+        self.rewirings = counts["rewirings"]
+
     def state_dict(self) -> dict[str, Any]:
         return self.deep_r.state_dict()
 

@@ -75,6 +75,9 @@ class TrainerPlugin:
         """History columns this plug-in fills for the epoch so far."""
         return {}
 
+    def resume_epoch(self, counts: dict[str, int]) -> None:
+        """Resume an interrupted epoch: take up its counters (:meth:`epoch_counts`) so far."""
+
     def state_dict(self) -> dict[str, Any]:
         """Plain tensors and numbers to save in checkpoints."""
         return {}

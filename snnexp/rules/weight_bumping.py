@@ -122,6 +122,9 @@ class WeightBumping(TrainerPlugin):
     def epoch_counts(self) -> dict[str, int]:
         return {"bumps": self.bumps}
 
+    def resume_epoch(self, counts: dict[str, int]) -> None:
+        self.bumps = counts["bumps"]
+
     def state_dict(self) -> dict[str, Any]:
         return {"value": self.state.value, "last_layer": self.state.last_layer}
 

@@ -11,6 +11,13 @@ HISTORY_FILE = "history.csv"
 LOG_FILE = "log.txt"
 PROGRESS_FILE = "progress.png"
 CHECKPOINT_FILE = "checkpoint.pt"
+RESUME_FILE = "resume.pt"
+"""The exact training state between two batches, newer than the latest savepoint (written on a
+stop signal and every training.checkpoint_minutes; removed when a savepoint supersedes it)."""
+LOCK_FILE = "run.lock"
+"""Held by the process that trains into the folder (host and PID)."""
+STAGING_SUFFIXES = (".partial", ".tmp")
+"""Names of what is being written (``.<name>.<random>.partial`` folders, ``.tmp`` files)."""
 FIGURES_FOLDER = "figures"
 SAVEPOINT_NAME = re.compile(r"^epoch_(\d+)$")
 """The name of a savepoint folder, epoch_<N>."""

@@ -5,7 +5,9 @@ Layout (one folder per training run)::
     <results root>/<config name>_<YYYY-MM-DD_HH-MM-SS>/
       config.yaml          fully resolved config + snnexp version
       history.csv          one row per epoch
-      log.txt              what the run printed
+      log.txt              what the run printed, ending with why the run ended
+      resume.pt            the exact state between two batches, when newer than every savepoint
+      run.lock             while a process trains into the folder
       epoch_<N>/           one per savepoint (epoch_0 = untrained)
         checkpoint.pt      plain tensors and numbers: torch.load(..., weights_only=True)
         outputs_<split>.npz
@@ -14,12 +16,15 @@ Layout (one folder per training run)::
 Every file is written under a temporary name and renamed into place, and a savepoint folder is
 assembled under a temporary name before it appears as ``epoch_<N>``, so an interrupted run never
 leaves a half savepoint. A savepoint that would be overwritten (continuing from an earlier one)
-is renamed ``epoch_<N>.replaced-<timestamp>`` instead of deleted.
+is renamed ``epoch_<N>.replaced-<timestamp>`` instead of deleted. What a killed process left
+half-written (``.partial`` folders, ``.tmp`` files) is removed when the next one starts
+(:func:`remove_staging`).
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import logging
 import os
@@ -44,7 +49,9 @@ from snnexp.run.files import (
     HISTORY_FILE,
     LOG_FILE,
     PROGRESS_FILE,
+    RESUME_FILE,
     SAVEPOINT_NAME,
+    STAGING_SUFFIXES,
     outputs_file,
     savepoint_folder,
 )
@@ -69,15 +76,22 @@ HIDDEN_PREFIX = "hidden_"
 
 def make_run_dir(results_root: Path, name: str) -> Path:
     """Create and return ``results_root/<name>_<timestamp>`` (suffixed if it already exists)."""
-    results_root.mkdir(parents=True, exist_ok=True)
     stem = f"{name}_{datetime.now():%Y-%m-%d_%H-%M-%S}"
-    for attempt in range(1000):
-        candidate = results_root / (stem if attempt == 0 else f"{stem}_{attempt}")
-        try:
-            candidate.mkdir()
-            return candidate
-        except FileExistsError:
-            continue
+    try:
+        results_root.mkdir(parents=True, exist_ok=True)
+        for attempt in range(1000):
+            candidate = results_root / (stem if attempt == 0 else f"{stem}_{attempt}")
+            try:
+                candidate.mkdir()
+                return candidate
+            except FileExistsError:
+                continue
+    except OSError as error:
+        raise ResultsError(
+            f"cannot create the result folder under {results_root} "
+            f"({error.strerror or error}{f': {error.filename}' if error.filename else ''}); "
+            "choose a writable folder with --results-dir"
+        ) from error
     raise ResultsError(f"could not create a new result folder under {results_root}")
 
 
@@ -140,24 +154,70 @@ def save_savepoint(
     checkpoint: Mapping[str, Any],
     outputs: Mapping[str, Mapping[str, Any]],
 ) -> Path:
-    """Write ``epoch_<epoch>/`` (checkpoint.pt + outputs_<split>.npz) atomically; return it."""
+    """Write ``epoch_<epoch>/`` (checkpoint.pt + outputs_<split>.npz) atomically; return it.
+    A full disk removes the half-written folder and says how much space the savepoint needs."""
     final = run_dir / savepoint_folder(epoch)
-    staging = staging_dir(run_dir, f".{savepoint_folder(epoch)}.")
+    files = {CHECKPOINT_FILE: _checkpoint_bytes(checkpoint)}
+    files |= {outputs_file(split): _npz_bytes(arrays) for split, arrays in outputs.items()}
     try:
-        buffer = io.BytesIO()
-        torch.save(dict(checkpoint), buffer)
-        atomic_write_bytes(staging / CHECKPOINT_FILE, buffer.getvalue())
-        for split, arrays in outputs.items():
-            atomic_write_bytes(staging / outputs_file(split), _npz_bytes(arrays))
-        if final.exists():
-            kept = run_dir / f"{final.name}.replaced-{time.strftime('%Y-%m-%d_%H-%M-%S')}"
-            final.rename(kept)
-            logger.warning("savepoint %s existed; the old one is kept as %s", final.name, kept.name)
-        os.replace(staging, final)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        staging = staging_dir(run_dir, f".{final.name}.")
+        try:
+            for name, data in files.items():
+                atomic_write_bytes(staging / name, data)
+            if final.exists():
+                kept = run_dir / f"{final.name}.replaced-{time.strftime('%Y-%m-%d_%H-%M-%S')}"
+                final.rename(kept)
+                logger.warning(
+                    "savepoint %s existed; the old one is kept as %s", final.name, kept.name
+                )
+            os.replace(staging, final)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            raise
+        size = sum(len(data) for data in files.values())
+        raise ResultsError(
+            f"no space left on the device of {run_dir} to write savepoint {final.name} (it needs "
+            f"{size / 2**20:.1f} MiB); the half-written savepoint was removed and the earlier "
+            f"savepoints are intact. Free some space, then resume with: snnexp continue {run_dir}"
+        ) from error
     return final
+
+
+def _checkpoint_bytes(checkpoint: Mapping[str, Any]) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(dict(checkpoint), buffer)
+    return buffer.getvalue()
+
+
+def save_resume_state(run_dir: Path, checkpoint: Mapping[str, Any]) -> Path:
+    """Write ``checkpoint`` (a trainer state with its ``position``) as the run's resume state,
+    atomically: an interrupted write leaves the previous one."""
+    path = run_dir / RESUME_FILE
+    atomic_write_bytes(path, _checkpoint_bytes(checkpoint))
+    return path
+
+
+def clear_resume_state(run_dir: Path) -> None:
+    """Remove the resume state (a savepoint written after it supersedes it)."""
+    (run_dir / RESUME_FILE).unlink(missing_ok=True)
+
+
+def remove_staging(run_dir: Path) -> list[str]:
+    """Remove what an interrupted process left half-written in the run folder and its
+    savepoints (``.*.partial`` folders, ``.*.tmp`` files); returns their names."""
+    removed = []
+    for folder in (run_dir, *list_savepoints(run_dir).values()):
+        for child in folder.iterdir():
+            if child.name.startswith(".") and child.name.endswith(STAGING_SUFFIXES):
+                if child.is_dir():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+                removed.append(str(child.relative_to(run_dir)))
+    return removed
 
 
 def list_savepoints(run_dir: Path) -> dict[int, Path]:
@@ -169,6 +229,17 @@ def list_savepoints(run_dir: Path) -> dict[int, Path]:
             if match and (child / CHECKPOINT_FILE).is_file():
                 found[int(match.group(1))] = child
     return dict(sorted(found.items()))
+
+
+def check_run_folder(path: Path) -> None:
+    """Refuse a path that is not a result folder written by `snnexp train`."""
+    if not path.is_dir():
+        raise ResultsError(f"result folder not found: {path}")
+    if not (path / CONFIG_FILE).is_file():
+        raise ResultsError(
+            f"{path} is not a snnexp result folder (no {CONFIG_FILE}); give the folder that "
+            "`snnexp train` created under experiment_results/, or one of its epoch_<N> folders"
+        )
 
 
 def resolve_savepoint(path: Path, epoch: int | None = None) -> tuple[Path, Path]:
@@ -184,11 +255,7 @@ def resolve_savepoint(path: Path, epoch: int | None = None) -> tuple[Path, Path]
                 "give the run folder with --epoch, or the savepoint folder alone"
             )
         return path.parent, path
-    if not (path / CONFIG_FILE).is_file():
-        raise ResultsError(
-            f"{path} is not a snnexp result folder (no {CONFIG_FILE}); give the folder that "
-            "`snnexp train` created under experiment_results/, or one of its epoch_<N> folders"
-        )
+    check_run_folder(path)
     savepoints = list_savepoints(path)
     if not savepoints:
         raise ResultsError(
@@ -206,8 +273,12 @@ def resolve_savepoint(path: Path, epoch: int | None = None) -> tuple[Path, Path]
 
 
 def load_checkpoint(epoch_dir: Path) -> dict[str, Any]:
-    """Load ``checkpoint.pt`` with ``weights_only=True``; a broken file gives a clear error."""
-    path = epoch_dir / CHECKPOINT_FILE
+    """Load a savepoint's ``checkpoint.pt`` (:func:`read_checkpoint`)."""
+    return read_checkpoint(epoch_dir / CHECKPOINT_FILE)
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a checkpoint file with ``weights_only=True``; a broken file gives a clear error."""
     if not path.is_file():
         raise ResultsError(f"savepoint file missing: {path}")
     try:
@@ -228,6 +299,35 @@ def load_checkpoint(epoch_dir: Path) -> dict[str, Any]:
     if not isinstance(checkpoint, dict) or "model" not in checkpoint or "epoch" not in checkpoint:
         raise ResultsError(f"savepoint {path} is not a snnexp checkpoint (no model state or epoch)")
     return checkpoint
+
+
+def latest_state(run_dir: Path) -> tuple[str, dict[str, Any]]:
+    """The latest complete training state of a run: (what it is, the checkpoint), from the
+    resume state or the latest savepoint, whichever lies later in training (a resume state
+    that a savepoint superseded is removed). A damaged resume state is skipped with a warning
+    (the savepoints are complete by construction)."""
+    savepoints = list_savepoints(run_dir)
+    resume = run_dir / RESUME_FILE
+    if resume.is_file():
+        try:
+            state = read_checkpoint(resume)
+        except ResultsError as error:
+            logger.warning("%s; going on from the latest savepoint instead", error)
+        else:
+            position = state.get("position") or {}
+            batches = int(position.get("batch", 0))
+            epoch = int(state["epoch"])
+            if not savepoints or (epoch, batches) > (max(savepoints), 0):
+                where = f"epoch {epoch + 1}, batch {batches}" if batches else f"after epoch {epoch}"
+                return f"the resume state ({where})", state
+            clear_resume_state(run_dir)
+    if not savepoints:
+        raise ResultsError(
+            f"{run_dir} has no savepoints and no resume state: the run stopped before its first "
+            "savepoint; train again"
+        )
+    epoch = max(savepoints)
+    return f"savepoint {savepoint_folder(epoch)}", load_checkpoint(savepoints[epoch])
 
 
 def history_rows(columns: Mapping[str, Sequence[float]]) -> list[dict[str, float]]:
@@ -265,9 +365,7 @@ def export_run(
         write_history(staging, history_rows(checkpoint["history"]))
         if not keep_optimizer:
             checkpoint["optimizer"] = None
-        buffer = io.BytesIO()
-        torch.save(checkpoint, buffer)
-        atomic_write_bytes(target / CHECKPOINT_FILE, buffer.getvalue())
+        atomic_write_bytes(target / CHECKPOINT_FILE, _checkpoint_bytes(checkpoint))
         for split in splits:
             arrays = load_outputs(epoch_dir, split)
             if arrays is None:

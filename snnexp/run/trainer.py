@@ -24,12 +24,13 @@ from tqdm.auto import tqdm
 
 from snnexp import __version__
 from snnexp.choices import SPLITS
-from snnexp.config import ExperimentConfig, config_to_dict
+from snnexp.config import ConfigError, ExperimentConfig, config_to_dict
 from snnexp.data import EncodedSplit, load_split
 from snnexp.data.encoding import intensity
 from snnexp.dtypes import DTYPES
-from snnexp.errors import ResultsError, TrainingError
+from snnexp.errors import DivergenceError, ResultsError
 from snnexp.modules.readout import SteppedReadoutNetwork
+from snnexp.rules import LEARNING_RULES
 from snnexp.rules.deep_r import Rewiring, rewired_weights
 from snnexp.rules.plugin import PluginContext, TrainerPlugin
 from snnexp.rules.weight_bumping import WeightBumping
@@ -45,10 +46,13 @@ from snnexp.run.results import (
     HISTORY_COLUMNS,
     PROGRESS_FILE,
     atomic_write_bytes,
+    clear_resume_state,
     history_rows,
+    save_resume_state,
     save_savepoint,
     write_history,
 )
+from snnexp.run.stopping import RunStopped, StopSignals, signal_name
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +73,51 @@ def add_input_noise(
     """t + N(mean, std^2), reflected at 0 (negative times become |t|); +inf stays +inf."""
     noise = torch.randn(times.shape, generator=generator, dtype=times.dtype) * std + mean
     return (times + noise.to(times.device)).abs()
+
+
+@dataclass
+class EpochProgress:
+    """Where training stands inside an epoch: its batch order, the batches done and the
+    epoch's running counts (what a resume state needs to finish the epoch bitwise as if it had
+    not stopped; ``seconds`` is the wall time spent on it so far)."""
+
+    order: torch.Tensor
+    lr: float
+    batch: int = 0
+    losses: list[float] = field(default_factory=list)
+    correct: int = 0
+    invalid: int = 0
+    seconds: float = 0.0
+    plugin_counts: dict[str, int] = field(default_factory=dict)
+
+    def mean_loss(self) -> float:
+        """Mean training loss of the batches that stepped (NaN if none did)."""
+        return float(np.mean(self.losses)) if self.losses else math.nan
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "order": self.order.cpu(),
+            "lr": self.lr,
+            "batch": self.batch,
+            "losses": torch.tensor(self.losses, dtype=torch.float64),
+            "correct": self.correct,
+            "invalid": self.invalid,
+            "seconds": self.seconds,
+            "plugin_counts": dict(self.plugin_counts),
+        }
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any], device: torch.device) -> EpochProgress:
+        return cls(
+            order=state["order"].to(device),
+            lr=float(state["lr"]),
+            batch=int(state["batch"]),
+            losses=state["losses"].tolist(),
+            correct=int(state["correct"]),
+            invalid=int(state["invalid"]),
+            seconds=float(state["seconds"]),
+            plugin_counts={key: int(value) for key, value in state["plugin_counts"].items()},
+        )
 
 
 _EPOCH_WITHOUT_STEP_WARNING = r"Detected call of `lr_scheduler.step\(\)` before `optimizer.step"
@@ -92,8 +141,12 @@ class Trainer:
     history: list[dict[str, float]] = field(default_factory=list)
     data_dir: Path | None = None
     last_progress_plot: float = -math.inf
+    stop: StopSignals = field(default_factory=StopSignals)
 
     def __post_init__(self) -> None:
+        self.rule = LEARNING_RULES[self.cfg.learning.rule]
+        self._resumed_epoch: EpochProgress | None = None
+        self._last_state_written = time.monotonic()
         self.device = resolve_device(self.device_name or self.cfg.training.device)
         seeds = self.cfg.training.seeds
         torch.manual_seed(seeds.torch)
@@ -101,6 +154,7 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(seeds.torch)
         self.dtype = DTYPES[self.cfg.model.dtype]
         self.model = build_network(self.cfg, self.generator).to(self.device)
+        self._check_initial_weights()
         self.loss_fn = build_loss(self.cfg)
         self.optimizer = build_optimizer(self.cfg, self.model)
         self.scheduler = build_scheduler(self.cfg, self.optimizer)
@@ -112,6 +166,16 @@ class Trainer:
         ]
         self.splits = {name: self._load(name) for name in SPLITS}
         self._evaluated: dict[str, EvalResult] = {}
+
+    def _check_initial_weights(self) -> None:
+        """Weights drawn from the config must be finite (e.g. model.weight_mean 1e308 is not)."""
+        for name, parameter in self.model.named_parameters():
+            if not bool(torch.isfinite(parameter).all()):
+                raise ConfigError(
+                    f"the initial weights {name} are not finite (inf or NaN): check "
+                    "model.weight_mean and model.weight_std (or the blocks' init), which must "
+                    "give finite values of the model's dtype"
+                )
 
     def _load(self, name: str) -> EncodedSplit:
         split = load_split(self.cfg.dataset, name, self.data_dir)
@@ -125,24 +189,23 @@ class Trainer:
         return sorted({*self.cfg.training.savepoints, final} - {0})
 
     def train_epoch(self) -> dict[str, float]:
-        """One pass over the shuffled training split; returns the epoch's history row. The
-        plug-ins act around each batch's step (:mod:`snnexp.rules.plugin`): e.g. a batch that
-        needs weight bumping makes no optimizer step (``skip_step``, published) or makes it
-        before the bump."""
+        """One pass over the shuffled training split (or the rest of it, resuming an interrupted
+        epoch); returns the epoch's history row. The plug-ins act around each batch's step
+        (:mod:`snnexp.rules.plugin`): e.g. a batch that needs weight bumping makes no optimizer
+        step (``skip_step``, published) or makes it before the bump. After each batch the run
+        stops if a signal asked it to, and writes its resume state when one is due."""
         cfg = self.cfg.training
         train = self.splits["train"]
-        started = time.perf_counter()
-        lr = self.optimizer.param_groups[0]["lr"]
-        order = torch.randperm(len(train.labels), generator=self.generator).to(self.device)
-        losses, correct = [], 0
-        for plugin in self.plugins:
-            plugin.begin_epoch()
+        progress = self._resumed_epoch or self._begin_epoch(len(train.labels))
+        self._resumed_epoch = None
+        started = time.perf_counter() - progress.seconds
         self._evaluated.clear()
         self.model.train()
         if isinstance(self.model, SteppedReadoutNetwork):
             self.model.generator = self.generator
-        for batch, start in enumerate(range(0, len(order), cfg.batch_size)):
-            index = order[start : start + cfg.batch_size]
+        starts = range(0, len(progress.order), cfg.batch_size)
+        for batch, start in list(enumerate(starts))[progress.batch :]:
+            index = progress.order[start : start + cfg.batch_size]
             times, labels = train.input_times[index], train.labels[index]
             if cfg.input_noise.std > 0 or cfg.input_noise.mean != 0:
                 times = add_input_noise(
@@ -150,24 +213,31 @@ class Trainer:
                 )
             self.optimizer.zero_grad()
             outputs, hidden = self.model(times)
-            correct += (self.loss_fn.predict(outputs) == labels).sum().item()
+            predictions = self.loss_fn.predict(outputs)
+            progress.correct += (predictions == labels).sum().item()
+            progress.invalid += (predictions < 0).sum().item()
             skips = [plugin.before_step([*hidden, outputs]) for plugin in self.plugins]
             if not any(skips):
-                losses.append(self._learn(outputs, hidden, labels, batch))
+                progress.losses.append(self._learn(outputs, hidden, labels, batch))
             changed = [plugin.after_step() for plugin in self.plugins]
             if any(changed):
                 for plugin in self.plugins:
                     plugin.weights_changed()
-            if cfg.log_every and (batch + 1) % cfg.log_every == 0:
-                seen = min(start + cfg.batch_size, len(order))
+            self._check_weights(batch)
+            progress.batch = batch + 1
+            if cfg.log_every and progress.batch % cfg.log_every == 0:
+                seen = min(start + cfg.batch_size, len(progress.order))
                 logger.info(
                     "epoch %d, batch %d: running train loss %.4f, accuracy %.2f %% (%d samples)",
                     self.epoch + 1,
-                    batch + 1,
-                    float(np.mean(losses)) if losses else math.nan,
-                    100.0 * correct / seen,
+                    progress.batch,
+                    progress.mean_loss(),
+                    100.0 * progress.correct / seen,
                     seen,
                 )
+            progress.seconds = time.perf_counter() - started
+            progress.plugin_counts = self._plugin_counts()
+            self._between_batches(progress)
         if isinstance(self.model, SteppedReadoutNetwork):
             self.model.generator = None
         if self.scheduler is not None:
@@ -175,17 +245,97 @@ class Trainer:
                 warnings.filterwarnings("ignore", message=_EPOCH_WITHOUT_STEP_WARNING)
                 self.scheduler.step()
         self.epoch += 1
+        if not progress.losses:
+            logger.warning(
+                "epoch %d: no batch made an optimizer step (every batch needed weight bumping, "
+                "and training.weight_bumping.skip_step skips the step), so nothing was learned: "
+                "%s",
+                self.epoch,
+                self.rule.fixes,
+            )
         val = self._evaluate("val")
+        dead = [
+            name
+            for name, invalid, total in (
+                ("training samples of the epoch", progress.invalid, len(progress.order)),
+                ("validation samples after it", int((val.predictions < 0).sum()), len(val.labels)),
+            )
+            if total and invalid == total
+        ]
+        if dead:
+            logger.warning(
+                "epoch %d: the label layer gave no valid prediction (no label spike, or all "
+                "scores tied) for any of the %s; the network may be dead: %s",
+                self.epoch,
+                " or the ".join(dead),
+                self.rule.fixes,
+            )
         return {
             "epoch": self.epoch,
-            "train_loss": float(np.mean(losses)) if losses else math.nan,
-            "train_accuracy": correct / len(order),
+            "train_loss": progress.mean_loss(),
+            "train_accuracy": progress.correct / len(progress.order),
             "val_loss": val.loss,
             "val_accuracy": val.accuracy,
-            "lr": lr,
+            "lr": progress.lr,
             "seconds": time.perf_counter() - started,
             **self._plugin_counts(),
         }
+
+    def _begin_epoch(self, samples: int) -> EpochProgress:
+        """A new epoch: its batch order, drawn from the run's generator, and fresh counters."""
+        for plugin in self.plugins:
+            plugin.begin_epoch()
+        order = torch.randperm(samples, generator=self.generator).to(self.device)
+        return EpochProgress(order=order, lr=self.optimizer.param_groups[0]["lr"])
+
+    def _between_batches(self, progress: EpochProgress) -> None:
+        """Stop here if a signal asked for it (after writing the resume state), else write the
+        resume state if ``training.checkpoint_minutes`` have passed since the last one."""
+        if self.stop.received is not None:
+            self._write_resume_state(progress)
+            raise self._stopped(f"at epoch {self.epoch + 1}, batch {progress.batch}")
+        minutes = self.cfg.training.checkpoint_minutes
+        if minutes and time.monotonic() - self._last_state_written >= 60.0 * minutes:
+            self._write_resume_state(progress)
+
+    def _stopped(self, where: str) -> RunStopped:
+        signum = self.stop.received
+        assert signum is not None
+        target = self.run_dir if self.run_dir is not None else "RUN"
+        return RunStopped(
+            signum,
+            f"stopped by {signal_name(signum)} {where}; resume with: snnexp continue {target}",
+        )
+
+    def _write_resume_state(self, progress: EpochProgress | None) -> None:
+        """Write the exact state of the run now (``progress``: where in the current epoch; None
+        between epochs) as the run's resume state."""
+        if self.run_dir is None:
+            return
+        state = self.state_dict()
+        state["position"] = None if progress is None else progress.state_dict()
+        save_resume_state(self.run_dir, state)
+        self._last_state_written = time.monotonic()
+        where = "between epochs" if progress is None else f"after batch {progress.batch}"
+        logger.debug("wrote the resume state (epoch %d, %s)", self.epoch + 1, where)
+
+    def _check_weights(self, batch: int) -> None:
+        """Stop with a message naming the parameter when a weight is no longer finite, before
+        anything could save it."""
+        parameters = dict(self.model.named_parameters())
+        finite = torch.stack([torch.isfinite(p).all() for p in parameters.values()])
+        if bool(finite.all()):
+            return
+        bad = [name for name, ok in zip(parameters, finite.tolist(), strict=True) if not ok]
+        raise self._diverged(batch, f"{', '.join(bad)} holds non-finite values (inf or NaN)")
+
+    def _diverged(self, batch: int, what: str) -> DivergenceError:
+        """The error that stops a diverged run at ``batch`` (0-based) of the current epoch."""
+        return DivergenceError(
+            f"training diverged in epoch {self.epoch + 1}, batch {batch + 1}: {what}; nothing of "
+            f"this state was saved, the savepoints written so far are intact. "
+            f"{self.rule.fixes.capitalize()}"
+        )
 
     def _learn(
         self, outputs: torch.Tensor, hidden: list[torch.Tensor], labels: torch.Tensor, batch: int
@@ -194,14 +344,17 @@ class Trainer:
         batch's loss; returns the loss. A non-finite loss stops training with a message."""
         loss = self.loss_fn.training_loss(outputs, hidden, labels)
         if not torch.isfinite(loss):
-            raise TrainingError(
-                f"the loss became {loss.item()} in epoch {self.epoch + 1}, batch {batch}; the "
-                "savepoints written so far are intact. Lower learning.optimizer.lr, enable "
-                "training.max_dw_norm, or continue from an earlier savepoint"
-            )
+            raise self._diverged(batch, f"the loss became {loss.item()}")
         loss.backward()
-        if not any(plugin.optimizer_step() for plugin in self.plugins):
-            self.optimizer.step()
+        try:
+            if not any(plugin.optimizer_step() for plugin in self.plugins):
+                self.optimizer.step()
+        except RuntimeError as error:
+            if "overflow" not in str(error):
+                raise
+            raise self._diverged(
+                batch, f"the weight update overflows the model's dtype ({error})"
+            ) from error
         return loss.item()
 
     def synapse_mask(self, weight: torch.Tensor) -> torch.Tensor | None:
@@ -345,6 +498,12 @@ class Trainer:
             self.history = history_rows(checkpoint["history"])
             self.epoch = int(checkpoint["epoch"])
             self._evaluated.clear()
+            position = checkpoint.get("position")
+            self._resumed_epoch = None
+            if position is not None:
+                self._resumed_epoch = EpochProgress.from_state_dict(position, self.device)
+                for plugin in self.plugins:
+                    plugin.resume_epoch(self._resumed_epoch.plugin_counts)
         except (KeyError, RuntimeError, ValueError, TypeError) as error:
             raise ResultsError(
                 f"the savepoint does not fit this run's config ({type(error).__name__}: {error}); "
@@ -352,11 +511,14 @@ class Trainer:
             ) from error
 
     def save(self) -> Path:
-        """Write the savepoint of the current epoch and the history."""
+        """Write the savepoint of the current epoch and the history; the savepoint supersedes
+        the run's resume state."""
         if self.run_dir is None:
             raise ResultsError("this trainer has no result folder to save into")
         path = save_savepoint(self.run_dir, self.epoch, self.state_dict(), self.split_outputs())
         write_history(self.run_dir, self.history)
+        clear_resume_state(self.run_dir)
+        self._last_state_written = time.monotonic()
         logger.info("saved savepoint %s", path)
         return path
 
@@ -364,12 +526,19 @@ class Trainer:
         """Train from the current epoch to ``until_epoch``, saving at ``savepoints``.
 
         A fresh trainer (epoch 0, empty history) first records and saves the untrained network.
+        A stop signal (:mod:`snnexp.run.stopping`) ends the run at the next batch boundary with
+        :class:`~snnexp.run.stopping.RunStopped`, after writing the resume state.
         """
-        wanted = set(savepoints) | {until_epoch}
+        with self.stop.installed():
+            return self._run(until_epoch, set(savepoints) | {until_epoch})
+
+    def _run(self, until_epoch: int, wanted: set[int]) -> list[dict[str, float]]:
+        self._last_state_written = time.monotonic()
         if not self.history:
             self.history.append(self.initial_row())
             if self.run_dir is not None:
                 self.save()
+            self._stop_between_epochs(saved=True)
         bar = tqdm(
             range(self.epoch, until_epoch),
             desc="epochs",
@@ -398,12 +567,24 @@ class Trainer:
                 acc=f"{row['train_accuracy']:.3f}",
                 val_acc=f"{row['val_accuracy']:.3f}",
             )
-            if self.epoch in wanted and self.run_dir is not None:
+            saved = self.epoch in wanted and self.run_dir is not None
+            if saved:
                 self.save()
             elif self.run_dir is not None:
                 write_history(self.run_dir, self.history)
             self.plot_progress(final=self.epoch == until_epoch)
+            if self.epoch < until_epoch:
+                self._stop_between_epochs(saved)
         return self.history
+
+    def _stop_between_epochs(self, saved: bool) -> None:
+        """After an epoch (or the untrained network): stop if a signal asked for it, writing
+        the resume state unless the epoch's savepoint was just written."""
+        if self.stop.received is None:
+            return
+        if not saved:
+            self._write_resume_state(None)
+        raise self._stopped(f"after epoch {self.epoch}")
 
     def plot_progress(self, final: bool = False) -> None:
         """Redraw ``progress.png`` (training curves so far) in the result folder, at most every

@@ -1,0 +1,87 @@
+"""One writer per result folder: ``run.lock`` holds the host and PID of the process training into
+it. A second ``train``/``continue`` on the folder is refused with the holder's host and PID; a
+lock left by a process that is gone (same host, PID not running) is taken over with a note."""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from snnexp.errors import ResultsError
+from snnexp.run.files import LOCK_FILE
+
+logger = logging.getLogger(__name__)
+
+
+def _running(pid: int) -> bool:
+    """Whether a process with this PID exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _holder(path: Path) -> tuple[str, int] | None:
+    """(host, PID) written in a lock file; None if it is unreadable (being written, damaged)."""
+    try:
+        data = json.loads(path.read_text())
+        return str(data["host"]), int(data["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _create(path: Path) -> bool:
+    """Create the lock file with this process as holder; False if it exists."""
+    try:
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except FileExistsError:
+        return False
+    with os.fdopen(handle, "w") as lock:
+        json.dump({"host": socket.gethostname(), "pid": os.getpid()}, lock)
+    return True
+
+
+@contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold ``run_dir/run.lock`` for the block."""
+    path = run_dir / LOCK_FILE
+    try:
+        acquired = _create(path)
+        if not acquired:
+            holder = _holder(path)
+            host = socket.gethostname()
+            if holder is not None and holder[0] == host and not _running(holder[1]):
+                logger.warning(
+                    "%s was left by process %d, which is no longer running; taking it over",
+                    path,
+                    holder[1],
+                )
+                path.unlink(missing_ok=True)
+                acquired = _create(path)
+    except OSError as error:
+        if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise ResultsError(
+                f"cannot write to the result folder {run_dir} ({error.strerror}): train or "
+                "continue needs write access; copy the run to a folder of yours"
+            ) from error
+        raise
+    if not acquired:
+        holder = _holder(path)
+        who = "another process" if holder is None else f"process {holder[1]} on {holder[0]}"
+        raise ResultsError(
+            f"{run_dir} is in use: {who} is training into it ({path}). Wait for it to end; if "
+            f"it is gone for good (e.g. its node crashed), remove {path} and retry"
+        )
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)

@@ -1,4 +1,5 @@
-"""Central finite differences shared by the gradient tests of the exact first-spike rules."""
+"""Numerical helpers of the tests: central finite differences for the gradient tests of the exact
+first-spike rules, bitwise comparison of checkpoints."""
 
 from __future__ import annotations
 
@@ -18,3 +19,22 @@ def numeric_gradient(
         minus[index] -= eps
         grad[index] = (objective(plus) - objective(minus)) / (2 * eps)
     return grad
+
+
+def assert_same(a: object, b: object, where: str = "checkpoint") -> None:
+    """Bitwise equality of nested dicts, lists and tensors (NaN equals NaN), naming where they
+    differ."""
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            assert_same(a[key], b[key], f"{where}/{key}")
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), where
+        for k, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same(x, y, f"{where}[{k}]")
+    elif isinstance(a, float) and a != a:
+        assert b != b, where
+    else:
+        assert a == b, where

@@ -16,6 +16,7 @@ import torch
 
 from snnexp.run.files import LOCK_FILE, RESUME_FILE
 from tests.cli_runs import invoke, train_run, write_config
+from tests.numeric import assert_same
 
 EVERY_BATCH = {"checkpoint_minutes": 1e-9}
 """training.checkpoint_minutes that writes the resume state after every batch."""
@@ -43,23 +44,6 @@ def final_state(run_dir: Path, epoch: int) -> dict:
     for column in UNTIMED:
         checkpoint["history"].pop(column)
     return checkpoint
-
-
-def assert_same(a: object, b: object, where: str = "checkpoint") -> None:
-    if isinstance(a, torch.Tensor):
-        assert torch.equal(a, b), where
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys(), where
-        for key in a:
-            assert_same(a[key], b[key], f"{where}/{key}")
-    elif isinstance(a, list | tuple):
-        assert len(a) == len(b), where
-        for k, (x, y) in enumerate(zip(a, b, strict=True)):
-            assert_same(x, y, f"{where}[{k}]")
-    elif isinstance(a, float) and a != a:
-        assert b != b, where
-    else:
-        assert a == b, where
 
 
 def history_without_time(run_dir: Path) -> list[list[str]]:

@@ -63,13 +63,17 @@ still scanning (gathers of whole weight rows, no per-pair indexing), pair by pai
 finished pairs cost nothing). Measured, 784 -> 350 at batch 80 with initial weights, where
 outputs spike after hundreds of inputs: forward 126 ms with 0.8, 287 ms with 1/3."""
 PARALLEL_SIZE = 1 << 20
-"""Smallest layer (pairs x inputs) whose blocks (compiled kernels: samples) are shared among torch's
-threads, and only with at least PARALLEL_BLOCKS of them per thread. Compiled kernels, 784 -> 350
+"""Smallest layer (pairs x inputs) whose blocks (compiled kernels: samples) are split into
+PARALLEL_GROUPS groups that torch's threads share, and only with at least PARALLEL_BLOCKS blocks
+per group. Compiled kernels, 784 -> 350
 at batch 80, initial weights, forward + backward: 30 + 15 ms on one thread, 20 + 10 ms on two;
 256 -> 128 at batch 50: 5 ms either way. Torch engine, measured on 2 idle cores, forward +
 backward with 2 threads vs 1: 784 -> 350 at batch 80 (16 blocks) 117 vs 138 ms (trained weights),
 147 vs 198 ms (initial weights); 256 -> 128 at batch 50 (4 blocks) 17.7 vs 16.9 ms."""
 PARALLEL_BLOCKS = 4
+PARALLEL_GROUPS = 4
+"""Groups of a large layer's blocks: its weight gradient is the sum of one partial sum per group
+(the same partition with any thread count); up to this many threads share the work."""
 COMPILED_CPU_SCAN = True
 """Run the scan on the CPU with the compiled kernels (off: the torch engine, as on GPUs)."""
 
@@ -110,28 +114,47 @@ def _without_grad(work: Callable[[list[slice]], _Result]) -> Callable[[list[slic
     return run
 
 
-def _run_blocks(
-    work: Callable[[list[slice]], _Result], blocks: list[slice], device: torch.device, size: int
+def _groups(blocks: list[slice], size: int) -> list[list[slice]]:
+    """The blocks in :data:`PARALLEL_GROUPS` consecutive groups for a layer of ``size`` = pairs x
+    inputs >= PARALLEL_SIZE with enough blocks, else in one group. The partition depends on the
+    layer alone, never on the thread count: the weight gradient is summed per group, then over
+    the groups in order, so it is bitwise the same with any number of threads."""
+    if size < PARALLEL_SIZE or len(blocks) < PARALLEL_BLOCKS * PARALLEL_GROUPS:
+        return [blocks]
+    bounds = np.linspace(0, len(blocks), PARALLEL_GROUPS + 1).round().astype(int)
+    return [blocks[start:stop] for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def _run_groups(
+    work: Callable[[list[slice]], _Result], groups: list[list[slice]], device: torch.device
 ) -> list[_Result]:
-    """``work`` over the blocks; on the CPU with torch.get_num_threads() = n > 1, a layer of
-    ``size`` = pairs x inputs >= PARALLEL_SIZE and enough blocks, in n threads (torch releases
-    the GIL inside its operations), thread k taking blocks k, k + n, ...
+    """``work`` on each group of blocks; on the CPU with torch.get_num_threads() = n > 1 and
+    several groups, in min(n, groups) threads (torch releases the GIL inside its operations).
     Each thread runs its operations single-threaded: the blocks are too small for torch's own
     parallelism, which slows them down (784 -> 350 at batch 80: forward 99 ms on one thread,
-    154 ms with torch on two, 80 ms in two block threads). Returns the threads' results in
-    thread order: deterministic for a given thread count."""
+    154 ms with torch on two, 80 ms in two block threads). Returns the groups' results in group
+    order, whichever thread computed them."""
     torch_threads = torch.get_num_threads()
-    n_threads = min(torch_threads, len(blocks)) if device.type == "cpu" else 1
-    if n_threads < 2 or size < PARALLEL_SIZE or len(blocks) < PARALLEL_BLOCKS * n_threads:
-        return [work(blocks)]
+    n_threads = min(torch_threads, len(groups)) if device.type == "cpu" else 1
+    if n_threads < 2:
+        return [work(group) for group in groups]
     pool = _WORKERS.get(n_threads)
     if pool is None:
         pool = _WORKERS[n_threads] = ThreadPoolExecutor(
             n_threads, "snnexp-scan", initializer=torch.set_num_threads, initargs=(1,)
         )
-    results = list(pool.map(_without_grad(work), [blocks[k::n_threads] for k in range(n_threads)]))
+    results = list(pool.map(_without_grad(work), groups))
     torch.set_num_threads(torch_threads)
     return results
+
+
+def _sum_in_order(partials: list[torch.Tensor]) -> torch.Tensor:
+    """partials[0] + partials[1] + ... added one after the other (a fixed order of additions,
+    unlike a reduction kernel, whose order may depend on the thread count)."""
+    total = partials[0]
+    for partial in partials[1:]:
+        total = total + partial
+    return total
 
 
 class SpikeRule(Protocol):
@@ -230,7 +253,7 @@ def scan_crossings(input_times: torch.Tensor, weights: torch.Tensor, rule: Spike
                 )
 
         blocks = _blocks(n_batch, n_out, x.device)
-    _run_blocks(scan, blocks, x.device, n_pairs * n_spiking)
+    _run_groups(scan, _groups(blocks, n_pairs * n_spiking), x.device)
 
     spiking = last_causal >= 0
     times = torch.full_like(found_a, math.inf)
@@ -403,8 +426,8 @@ def scan_gradients(
             return grad_w
 
         blocks = _blocks(n_batch, n_out, x.device)
-    grad_w = torch.stack(_run_blocks(accumulate, blocks, x.device, n_batch * n_out * n_in))
-    grad_w = grad_w.sum(dim=0)
+    groups = _groups(blocks, n_batch * n_out * n_in)
+    grad_w = _sum_in_order(_run_groups(accumulate, groups, x.device))
     grad_inputs = None
     if grad_x is not None:
         grad_inputs = torch.zeros_like(x).scatter_(1, order, grad_x)

@@ -1,10 +1,15 @@
 """The epoch loop: batches, loss, optimizer, scheduler, trainer plug-ins (weight bumping, DEEP R),
-input noise, savepoints.
+input noise, savepoints, resume states and the divergence guard.
 
 Everything random in training draws from one ``torch.Generator`` seeded from the config
 (``training.seeds.torch``): the weight init, the batch order of every epoch and the input noise.
 Its state, the optimizer, the scheduler, the plug-ins' states and the history are saved at
 every savepoint, so continuing from a savepoint gives bitwise the same weights as not stopping.
+Between two batches the run can also save its resume state (:class:`EpochProgress` on top: the
+epoch's batch order, position and running counts), on a stop signal
+(:mod:`snnexp.run.stopping`) and every ``training.checkpoint_minutes``; resuming from it is
+bitwise the same as well. After every step the weights are checked: a non-finite loss, update or
+weight raises :class:`~snnexp.errors.DivergenceError` before anything saves it.
 """
 
 from __future__ import annotations

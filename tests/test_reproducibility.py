@@ -20,9 +20,11 @@ WIDE = {
 def test_first_spike_training_is_bitwise_the_same_with_1_2_and_4_threads(
     tmp_path, monkeypatch, rule
 ):
-    """Layers over PARALLEL_SIZE (here: every layer) split their samples among the threads;
-    weights, optimizer state, history (but wall time) and saved outputs must not change."""
+    """Layers over PARALLEL_SIZE and GRADIENT_GROUPS_SIZE (here: every layer) split their
+    samples among the threads; weights, optimizer state, history (but wall time) and saved
+    outputs must not change."""
     monkeypatch.setattr(scan, "PARALLEL_SIZE", 0)
+    monkeypatch.setattr(scan, "GRADIENT_GROUPS_SIZE", 0)
     overrides = {**WIDE, "learning": {"rule": rule}}
     if rule == "first_spike_dt":
         overrides["model"] = {**WIDE["model"], "neuron": {"tau_mem": 2.0, "tau_syn": 1.0}}

@@ -73,6 +73,7 @@ def test_compiled_scan_is_bitwise_identical_in_one_or_several_threads(monkeypatc
     layer, params, scale = RULES[rule]
     times, weights = _layer_inputs(6, scale)
     monkeypatch.setattr(scan, "PARALLEL_SIZE", 0)
+    monkeypatch.setattr(scan, "GRADIENT_GROUPS_SIZE", 0)
     monkeypatch.setattr(scan, "PARALLEL_BLOCKS", 1)
     threads = torch.get_num_threads()
     results = []

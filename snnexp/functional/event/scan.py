@@ -63,17 +63,23 @@ still scanning (gathers of whole weight rows, no per-pair indexing), pair by pai
 finished pairs cost nothing). Measured, 784 -> 350 at batch 80 with initial weights, where
 outputs spike after hundreds of inputs: forward 126 ms with 0.8, 287 ms with 1/3."""
 PARALLEL_SIZE = 1 << 20
-"""Smallest layer (pairs x inputs) whose blocks (compiled kernels: samples) are split into
-PARALLEL_GROUPS groups that torch's threads share, and only with at least PARALLEL_BLOCKS blocks
-per group. Compiled kernels, 784 -> 350
-at batch 80, initial weights, forward + backward: 30 + 15 ms on one thread, 20 + 10 ms on two;
-256 -> 128 at batch 50: 5 ms either way. Torch engine, measured on 2 idle cores, forward +
-backward with 2 threads vs 1: 784 -> 350 at batch 80 (16 blocks) 117 vs 138 ms (trained weights),
-147 vs 198 ms (initial weights); 256 -> 128 at batch 50 (4 blocks) 17.7 vs 16.9 ms."""
+"""Smallest layer (pairs x inputs) whose forward scan shares its blocks (compiled kernels:
+samples) among torch's threads, and only with at least PARALLEL_BLOCKS of them per thread.
+Compiled kernels, 784 -> 350 at batch 80, initial weights, forward + backward: 30 + 15 ms on one
+thread, 20 + 10 ms on two; 256 -> 128 at batch 50: 5 ms either way. Torch engine, measured on 2
+idle cores, forward + backward with 2 threads vs 1: 784 -> 350 at batch 80 (16 blocks) 117 vs
+138 ms (trained weights), 147 vs 198 ms (initial weights); 256 -> 128 at batch 50 (4 blocks)
+17.7 vs 16.9 ms."""
 PARALLEL_BLOCKS = 4
-PARALLEL_GROUPS = 4
-"""Groups of a large layer's blocks: its weight gradient is the sum of one partial sum per group
-(the same partition with any thread count); up to this many threads share the work."""
+GRADIENT_GROUPS_SIZE = 1 << 22
+"""Smallest layer (pairs x inputs) whose backward pass sums its weight gradient in
+GRADIENT_GROUPS groups of blocks (the blocks k, k + GRADIENT_GROUPS, ...), which threads share;
+smaller layers sum it in one pass over all samples. The partition depends on the layer alone,
+never on the thread count, so the gradient is bitwise the same with any number of threads. It
+is the partition that earlier versions used with two threads for large layers and with one for
+the others, which keeps the runs reported in README.md (MNIST 784 -> 350 at batch 80 on two
+threads, 16x16 MNIST 256 -> 128 at batch 50 on one) bitwise reproducible."""
+GRADIENT_GROUPS = 2
 COMPILED_CPU_SCAN = True
 """Run the scan on the CPU with the compiled kernels (off: the torch engine, as on GPUs)."""
 
@@ -114,15 +120,22 @@ def _without_grad(work: Callable[[list[slice]], _Result]) -> Callable[[list[slic
     return run
 
 
-def _groups(blocks: list[slice], size: int) -> list[list[slice]]:
-    """The blocks in :data:`PARALLEL_GROUPS` consecutive groups for a layer of ``size`` = pairs x
-    inputs >= PARALLEL_SIZE with enough blocks, else in one group. The partition depends on the
-    layer alone, never on the thread count: the weight gradient is summed per group, then over
-    the groups in order, so it is bitwise the same with any number of threads."""
-    if size < PARALLEL_SIZE or len(blocks) < PARALLEL_BLOCKS * PARALLEL_GROUPS:
+def _thread_groups(blocks: list[slice], size: int, device: torch.device) -> list[list[slice]]:
+    """The blocks of a forward scan of ``size`` = pairs x inputs, one group per thread on the
+    CPU (blocks k, k + n, ... for thread k of n) where the layer is large enough, else one
+    group (the spike times do not depend on the partition)."""
+    n_threads = torch.get_num_threads() if device.type == "cpu" else 1
+    if n_threads < 2 or size < PARALLEL_SIZE or len(blocks) < PARALLEL_BLOCKS * n_threads:
         return [blocks]
-    bounds = np.linspace(0, len(blocks), PARALLEL_GROUPS + 1).round().astype(int)
-    return [blocks[start:stop] for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
+    return [blocks[k::n_threads] for k in range(n_threads)]
+
+
+def _gradient_groups(blocks: list[slice], size: int) -> list[list[slice]]:
+    """The fixed groups in which a backward pass of ``size`` sums its weight gradient (see
+    :data:`GRADIENT_GROUPS_SIZE`)."""
+    if size < GRADIENT_GROUPS_SIZE or len(blocks) < PARALLEL_BLOCKS * GRADIENT_GROUPS:
+        return [blocks]
+    return [blocks[k::GRADIENT_GROUPS] for k in range(GRADIENT_GROUPS)]
 
 
 def _run_groups(
@@ -253,7 +266,7 @@ def scan_crossings(input_times: torch.Tensor, weights: torch.Tensor, rule: Spike
                 )
 
         blocks = _blocks(n_batch, n_out, x.device)
-    _run_groups(scan, _groups(blocks, n_pairs * n_spiking), x.device)
+    _run_groups(scan, _thread_groups(blocks, n_pairs * n_spiking, x.device), x.device)
 
     spiking = last_causal >= 0
     times = torch.full_like(found_a, math.inf)
@@ -426,7 +439,7 @@ def scan_gradients(
             return grad_w
 
         blocks = _blocks(n_batch, n_out, x.device)
-    groups = _groups(blocks, n_batch * n_out * n_in)
+    groups = _gradient_groups(blocks, n_batch * n_out * n_in)
     grad_w = _sum_in_order(_run_groups(accumulate, groups, x.device))
     grad_inputs = None
     if grad_x is not None:

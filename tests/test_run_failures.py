@@ -110,6 +110,18 @@ def test_a_dead_network_is_reported(tmp_path):
     assert "the network may be dead" in (the_run(tmp_path) / "log.txt").read_text()
 
 
+def test_an_epoch_without_any_optimizer_step_is_reported(tmp_path):
+    """Every batch needs bumping (no spike may be missing) and skip_step skips its step."""
+    stalled = {
+        "model": {"weight_mean": [-5.0, -5.0], "weight_std": [0.01, 0.01]},
+        "training": {"weight_bumping": {"max_missing": [0.0, 0.0], "skip_step": True}},
+    }
+    result = train(tmp_path, stalled)
+    assert result.exit_code == 0, result.output
+    assert "epoch 1: no batch made an optimizer step" in result.output
+    assert "nan" in (the_run(tmp_path) / "history.csv").read_text().splitlines()[2]
+
+
 def test_a_second_writer_is_refused_and_a_stale_lock_taken_over(tmp_path):
     run_dir = train_run(tmp_path)
     lock = run_dir / LOCK_FILE

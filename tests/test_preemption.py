@@ -132,8 +132,9 @@ def test_sigterm_writes_the_state_and_continue_resumes_bitwise(tmp_path):
 
 
 def test_sigint_sigkill_and_a_second_signal_lose_nothing(tmp_path):
-    """A fast variant of the fault injection: a SIGINT, a SIGKILL, and two SIGTERMs in quick
-    succession (the second aborts at once), each followed by `snnexp continue RUN`."""
+    """A fast variant of the fault injection: a SIGINT, a SIGKILL, a SIGTERM delivered twice
+    (the repeat is ignored) and a SIGTERM followed by a SIGINT (which aborts at once), each
+    followed by `snnexp continue RUN`."""
     config = write_config(tmp_path, LONGER)
     results = tmp_path / "interrupted"
     process = snnexp("train", config, "--results-dir", results)
@@ -151,7 +152,13 @@ def test_sigint_sigkill_and_a_second_signal_lose_nothing(tmp_path):
     process.send_signal(signal.SIGTERM)
     output = process.communicate()[0]
     assert process.returncode == 128 + signal.SIGTERM, output
-    assert "Traceback" not in output, output
+    assert "stopped by SIGTERM at epoch" in output, "a repeated SIGTERM must not abort"
+    process = continue_until_it_trains(run_dir)
+    process.send_signal(signal.SIGTERM)
+    process.send_signal(signal.SIGINT)
+    output = process.communicate()[0]
+    assert process.returncode in (128 + signal.SIGINT, 128 + signal.SIGTERM), output
+    assert "aborted by a second SIG" in output and "Traceback" not in output, output
     result = invoke("continue", run_dir, "--quiet")
     assert result.exit_code == 0, result.output
     assert "taking it over" in (run_dir / "log.txt").read_text()

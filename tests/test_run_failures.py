@@ -125,9 +125,10 @@ def test_an_epoch_without_any_optimizer_step_is_reported(tmp_path):
 def test_a_second_writer_is_refused_and_a_stale_lock_taken_over(tmp_path):
     run_dir = train_run(tmp_path)
     lock = run_dir / LOCK_FILE
-    lock.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
+    running = os.getppid()
+    lock.write_text(json.dumps({"host": socket.gethostname(), "pid": running}))
     result = invoke("continue", run_dir, "2", "--quiet")
-    assert_clean_failure(result, f"process {os.getpid()} on {socket.gethostname()}", "in use")
+    assert_clean_failure(result, f"process {running} on {socket.gethostname()}", "in use")
     lock.write_text(json.dumps({"host": "elsewhere", "pid": 1}))
     assert_clean_failure(invoke("continue", run_dir, "2", "--quiet"), "on elsewhere", "remove")
     gone = subprocess.run(
@@ -221,3 +222,24 @@ def test_continue_removes_what_a_killed_run_left_half_written(tmp_path):
     assert result.exit_code == 0, result.output
     assert "removed .epoch_3.x1y2.partial, left half-written" in result.output
     assert not list(run_dir.glob(".*")) and not list((run_dir / "epoch_2").glob(".*"))
+
+
+def test_going_back_sets_the_abandoned_continuation_aside(tmp_path):
+    """After `continue RUN 2 3` the old epoch_4 (and a resume state) belong to an abandoned
+    continuation: kept under another name, and `continue RUN` goes on from epoch_3."""
+    run_dir = train_run(tmp_path)
+    (run_dir / RESUME_FILE).write_bytes(b"an abandoned state")
+    refused = invoke("continue", run_dir, "2", "1", "--quiet")
+    assert refused.exit_code == 2 and (run_dir / RESUME_FILE).is_file(), "nothing set aside yet"
+    result = invoke("continue", run_dir, "2", "3", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in run_dir.glob("epoch_*") if p.name[6:].isdigit()) == [
+        "epoch_0",
+        "epoch_2",
+        "epoch_3",
+    ]
+    assert len(list(run_dir.glob("epoch_4.replaced-*"))) == 1
+    assert len(list(run_dir.glob("resume.pt.replaced-*"))) == 1
+    resumed = invoke("continue", run_dir, "--quiet")
+    assert resumed.exit_code == 0, resumed.output
+    assert "from savepoint epoch_3 to epoch 4" in resumed.output

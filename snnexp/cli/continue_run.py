@@ -27,9 +27,11 @@ from snnexp.run.lock import run_lock
 from snnexp.run.results import (
     check_run_folder,
     latest_state,
+    list_savepoints,
     load_checkpoint,
     remove_staging,
     resolve_savepoint,
+    set_aside,
 )
 
 LATEST = "latest"
@@ -103,6 +105,8 @@ def continue_command(
             )
         trainer.load_state_dict(checkpoint)
         _back_up_history(run_dir, start)
+        if not from_latest:
+            _set_aside_later_states(run_dir, start)
         with run_outcome():
             logger.info(
                 "continuing %s from %s to epoch %d (savepoints %s)",
@@ -132,19 +136,22 @@ def _epoch_number(epoch: str) -> int | None:
 def _starting_state(
     run_dir: Path, given: Path, epoch: str, from_latest: bool
 ) -> tuple[str, dict[str, Any]]:
-    """(what the run resumes from, its checkpoint). Going back to a savepoint sets aside a
-    resume state of the abandoned continuation instead of deleting it."""
+    """(what the run resumes from, its checkpoint)."""
     if from_latest:
         return latest_state(run_dir)
     _, epoch_dir = resolve_savepoint(given, _epoch_number(epoch))
-    resume = run_dir / RESUME_FILE
-    if resume.is_file():
-        kept = run_dir / f"resume.replaced-{time.strftime('%Y-%m-%d_%H-%M-%S')}.pt"
-        resume.rename(kept)
-        logger.warning(
-            "going back to %s: the newer resume state is kept as %s", epoch_dir.name, kept.name
-        )
     return f"savepoint {epoch_dir.name}", load_checkpoint(epoch_dir)
+
+
+def _set_aside_later_states(run_dir: Path, epoch: int) -> None:
+    """Going back to savepoint ``epoch``: the savepoints after it and the resume state belong to
+    the continuation that is abandoned; they are renamed ``<name>.replaced-<time>`` (kept, and
+    never again taken for the latest state)."""
+    later = [folder for number, folder in list_savepoints(run_dir).items() if number > epoch]
+    resume = run_dir / RESUME_FILE
+    for path in [*later, *([resume] if resume.is_file() else [])]:
+        kept = set_aside(path)
+        logger.warning("going back to epoch %d: %s is kept as %s", epoch, path.name, kept.name)
 
 
 def _back_up_history(run_dir: Path, epoch: int) -> None:

@@ -45,9 +45,25 @@ def _create(path: Path) -> bool:
         handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except FileExistsError:
         return False
-    with os.fdopen(handle, "w") as lock:
-        json.dump({"host": socket.gethostname(), "pid": os.getpid()}, lock)
+    try:
+        with os.fdopen(handle, "w") as lock:
+            json.dump(_this_process(), lock)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
     return True
+
+
+def _this_process() -> dict[str, object]:
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def _is_stale(holder: tuple[str, int] | None) -> bool:
+    """Whether a lock's holder is gone: on this host, and its PID is not running or is this
+    process's own (a restarted container reuses the host name and PID 1)."""
+    if holder is None or holder[0] != socket.gethostname():
+        return False
+    return holder[1] == os.getpid() or not _running(holder[1])
 
 
 @contextmanager
@@ -58,8 +74,7 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         acquired = _create(path)
         if not acquired:
             holder = _holder(path)
-            host = socket.gethostname()
-            if holder is not None and holder[0] == host and not _running(holder[1]):
+            if holder is not None and _is_stale(holder):
                 logger.warning(
                     "%s was left by process %d, which is no longer running; taking it over",
                     path,
@@ -84,4 +99,5 @@ def run_lock(run_dir: Path) -> Iterator[None]:
     try:
         yield
     finally:
-        path.unlink(missing_ok=True)
+        if _holder(path) == (socket.gethostname(), os.getpid()):
+            path.unlink(missing_ok=True)

@@ -161,18 +161,20 @@ def save_savepoint(
     files |= {outputs_file(split): _npz_bytes(arrays) for split, arrays in outputs.items()}
     try:
         staging = staging_dir(run_dir, f".{final.name}.")
+        kept = None
         try:
             for name, data in files.items():
                 atomic_write_bytes(staging / name, data)
             if final.exists():
-                kept = run_dir / f"{final.name}.replaced-{time.strftime('%Y-%m-%d_%H-%M-%S')}"
-                final.rename(kept)
+                kept = set_aside(final)
                 logger.warning(
                     "savepoint %s existed; the old one is kept as %s", final.name, kept.name
                 )
             os.replace(staging, final)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
+            if kept is not None and kept.exists() and not final.exists():
+                kept.rename(final)
             raise
     except OSError as error:
         if error.errno not in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
@@ -184,6 +186,19 @@ def save_savepoint(
             f"savepoints are intact. Free some space, then resume with: snnexp continue {run_dir}"
         ) from error
     return final
+
+
+def set_aside(path: Path) -> Path:
+    """Rename ``path`` to ``<name>.replaced-<time>`` (a savepoint or resume state of an abandoned
+    continuation: kept, not deleted); returns the new path."""
+    stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+    kept = path.with_name(f"{path.name}.replaced-{stamp}")
+    for attempt in range(1, 1000):
+        if not kept.exists():
+            break
+        kept = path.with_name(f"{path.name}.replaced-{stamp}_{attempt}")
+    path.rename(kept)
+    return kept
 
 
 def _checkpoint_bytes(checkpoint: Mapping[str, Any]) -> bytes:

@@ -3,18 +3,23 @@
 SIGTERM (what SLURM and Kubernetes send before killing a job), SIGINT (Ctrl-C) and SIGUSR1
 (SLURM's ``--signal``) do not end training at once: :class:`StopSignals` records the first one and
 the trainer, at the end of the current batch, writes its exact state and raises
-:class:`RunStopped`. A second signal raises :class:`RunStopped` at once (``aborted``), wherever the
-run is: a state being written is then abandoned and the last complete one stays.
+:class:`RunStopped`. A second signal (another one, or the same one again after
+REPEAT_WINDOW_S) raises :class:`RunStopped` at once, wherever the run is: a state being written is
+then abandoned and the last complete one stays.
 """
 
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
 
+REPEAT_WINDOW_S = 1.0
+"""A repeat of the first signal within this many seconds is ignored: launchers (srun, mpirun)
+may deliver one SIGTERM twice, which must not abort the write of the resume state."""
 STOP_SIGNALS = tuple(
     sig for name in ("SIGTERM", "SIGINT", "SIGUSR1") if (sig := getattr(signal, name, None))
 )
@@ -50,21 +55,26 @@ class StopSignals:
     """The first stop signal received while :meth:`installed`, if any."""
 
     received: int | None = None
+    _received_at: float = 0.0
     _previous: dict[int, object] = field(default_factory=dict)
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        now = time.monotonic()
+        if self.received == signum and now - self._received_at < REPEAT_WINDOW_S:
+            return
         if self.received is not None:
             raise RunStopped(
                 signum,
                 f"aborted by a second {signal_name(signum)}; the last complete savepoint or "
                 "resume state is intact",
             )
-        self.received = signum
+        self.received, self._received_at = signum, now
 
     @contextmanager
     def installed(self) -> Iterator[StopSignals]:
         """Catch :data:`STOP_SIGNALS` in the block (main thread only; elsewhere a no-op), and
         restore the previous handlers after it."""
+        self.received = None
         try:
             for sig in STOP_SIGNALS:
                 self._previous[sig] = signal.signal(sig, self._handle)

@@ -130,10 +130,14 @@ def _thread_groups(blocks: list[slice], size: int, device: torch.device) -> list
     return [blocks[k::n_threads] for k in range(n_threads)]
 
 
-def _gradient_groups(blocks: list[slice], size: int) -> list[list[slice]]:
-    """The fixed groups in which a backward pass of ``size`` sums its weight gradient (see
-    :data:`GRADIENT_GROUPS_SIZE`)."""
-    if size < GRADIENT_GROUPS_SIZE or len(blocks) < PARALLEL_BLOCKS * GRADIENT_GROUPS:
+def _gradient_groups(blocks: list[slice], size: int, device: torch.device) -> list[list[slice]]:
+    """The fixed groups in which a backward pass of ``size`` on the CPU sums its weight gradient
+    (see :data:`GRADIENT_GROUPS_SIZE`); one group on a GPU."""
+    if (
+        device.type != "cpu"
+        or size < GRADIENT_GROUPS_SIZE
+        or len(blocks) < PARALLEL_BLOCKS * GRADIENT_GROUPS
+    ):
         return [blocks]
     return [blocks[k::GRADIENT_GROUPS] for k in range(GRADIENT_GROUPS)]
 
@@ -439,7 +443,7 @@ def scan_gradients(
             return grad_w
 
         blocks = _blocks(n_batch, n_out, x.device)
-    groups = _gradient_groups(blocks, n_batch * n_out * n_in)
+    groups = _gradient_groups(blocks, n_batch * n_out * n_in, x.device)
     grad_w = _sum_in_order(_run_groups(accumulate, groups, x.device))
     grad_inputs = None
     if grad_x is not None:

@@ -1,5 +1,10 @@
 """Errors with complete, user-facing messages (the CLI prints them without a traceback)."""
 
+import errno
+
+DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+"""The errno values of a full disk or an exhausted quota."""
+
 
 class SnnexpError(Exception):
     """Base class: the message names the problem and the fix."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -68,23 +67,26 @@ def continue_command(
     500. EPOCH 'latest' is the latest complete state.
     """
     from snnexp.run.inference import read_run_config
-    from snnexp.run.trainer import Trainer
+    from snnexp.run.trainer import Trainer, savepoint_epochs
 
     from_latest = epoch == LATEST and not SAVEPOINT_NAME.match(Path(results_dir).name)
+    epoch_dir = None
     if from_latest:
         check_run_folder(results_dir)
         run_dir = Path(results_dir)
     else:
-        run_dir, _ = resolve_savepoint(results_dir, _epoch_number(epoch))
+        run_dir, epoch_dir = resolve_savepoint(results_dir, _epoch_number(epoch))
     setup_logging(run_dir)
     with run_lock(run_dir):
         for name in remove_staging(run_dir):
             logger.info("removed %s, left half-written by an interrupted run", name)
-        source, checkpoint = _starting_state(run_dir, results_dir, epoch, from_latest)
+        if epoch_dir is None:
+            source, checkpoint = latest_state(run_dir)
+        else:
+            source, checkpoint = f"savepoint {epoch_dir.name}", load_checkpoint(epoch_dir)
         start = int(checkpoint["epoch"])
         cfg = with_overrides(read_run_config(run_dir), device, None)
-        trainer = Trainer(cfg, run_dir=run_dir, progress=not quiet, data_dir=data_dir)
-        targets = parse_epochs(savepoints) if savepoints else trainer.savepoint_epochs()
+        targets = parse_epochs(savepoints) if savepoints else savepoint_epochs(cfg.training)
         targets = [target for target in targets if target > start]
         if not targets and not savepoints:
             logger.info(
@@ -103,9 +105,10 @@ def continue_command(
                 f"{run_dir.name} is trained to epoch {start} ({source}); SAVEPOINTS must lie "
                 f'after it, e.g.: snnexp continue {run_dir} {start} "{start + 100}"'
             )
+        trainer = Trainer(cfg, run_dir=run_dir, progress=not quiet, data_dir=data_dir)
         trainer.load_state_dict(checkpoint)
         _back_up_history(run_dir, start)
-        if not from_latest:
+        if epoch_dir is not None:
             _set_aside_later_states(run_dir, start)
         with run_outcome():
             logger.info(
@@ -131,16 +134,6 @@ def _epoch_number(epoch: str) -> int | None:
             f"EPOCH must be a savepoint's epoch number or '{LATEST}', got {epoch!r}",
             param_hint="EPOCH",
         ) from None
-
-
-def _starting_state(
-    run_dir: Path, given: Path, epoch: str, from_latest: bool
-) -> tuple[str, dict[str, Any]]:
-    """(what the run resumes from, its checkpoint)."""
-    if from_latest:
-        return latest_state(run_dir)
-    _, epoch_dir = resolve_savepoint(given, _epoch_number(epoch))
-    return f"savepoint {epoch_dir.name}", load_checkpoint(epoch_dir)
 
 
 def _set_aside_later_states(run_dir: Path, epoch: int) -> None:

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from snnexp import __version__
 from snnexp.config import ConfigError, ExperimentConfig
-from snnexp.errors import DivergenceError, SnnexpError
+from snnexp.errors import DISK_FULL, DivergenceError, SnnexpError
 from snnexp.run.files import LOG_FILE
 from snnexp.run.results import load_outputs
 from snnexp.run.stopping import RunStopped
@@ -54,7 +54,7 @@ def os_error_message(error: OSError) -> str:
     """One line for an error of the operating system, with the fix where one is known."""
     where = f" ({error.filename})" if error.filename else ""
     reason = error.strerror or str(error)
-    if error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+    if error.errno in DISK_FULL:
         return (
             f"no space left on the device{where}: {reason}. Free some space (or choose another "
             "--results-dir); what was written before is intact, and `snnexp continue RUN` "

@@ -76,7 +76,7 @@ def train(
     writes experiment_results/yin_yang_<date>_<time>/ with config.yaml, history.csv,
     log.txt and one epoch_<N>/ folder per savepoint (epoch_0 = untrained).
     """
-    from snnexp.run.trainer import Trainer
+    from snnexp.run.trainer import Trainer, savepoint_epochs
 
     setup_logging()
     cfg = with_overrides(load_config(config, settings), device, seed)
@@ -99,7 +99,7 @@ def train(
             if settings:
                 logger.info("config keys set on the command line: %s", "; ".join(settings))
             started = time.perf_counter()
-            trainer.run(cfg.training.epochs, trainer.savepoint_epochs())
+            trainer.run(cfg.training.epochs, savepoint_epochs(cfg.training))
             logger.info(
                 "trained %d epochs in %.1f s", cfg.training.epochs, time.perf_counter() - started
             )

@@ -72,14 +72,10 @@ def read_history(path: Path) -> dict[str, np.ndarray]:
             if missing:
                 raise ValueError(f"it lacks the column(s) {', '.join(missing)}")
             rows = list(reader)
-        history = {
-            column: np.array([_to_float(row[column]) for row in rows], dtype=np.float64)
-            for column in header
-        }
+        columns = {column: [_to_float(row[column]) for row in rows] for column in header}
     except (ValueError, TypeError, AttributeError, csv.Error) as error:
         raise HistoryError(f"{path} is damaged or empty ({error})") from error
-    history["epoch"] = history["epoch"].astype(np.int64)
-    return history
+    return history_arrays(columns)
 
 
 def history_arrays(columns: dict[str, list[float]]) -> dict[str, np.ndarray]:

@@ -4,7 +4,6 @@ lock left by a process that is gone (same host, PID not running) is taken over w
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import os
@@ -39,56 +38,49 @@ def _holder(path: Path) -> tuple[str, int] | None:
         return None
 
 
+def _this_process() -> tuple[str, int]:
+    return socket.gethostname(), os.getpid()
+
+
 def _create(path: Path) -> bool:
     """Create the lock file with this process as holder; False if it exists."""
     try:
         handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except FileExistsError:
         return False
+    host, pid = _this_process()
     try:
         with os.fdopen(handle, "w") as lock:
-            json.dump(_this_process(), lock)
+            json.dump({"host": host, "pid": pid}, lock)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
     return True
 
 
-def _this_process() -> dict[str, object]:
-    return {"host": socket.gethostname(), "pid": os.getpid()}
-
-
-def _is_stale(holder: tuple[str, int] | None) -> bool:
+def _is_stale(holder: tuple[str, int]) -> bool:
     """Whether a lock's holder is gone: on this host, and its PID is not running or is this
     process's own (a restarted container reuses the host name and PID 1)."""
-    if holder is None or holder[0] != socket.gethostname():
-        return False
-    return holder[1] == os.getpid() or not _running(holder[1])
+    host, pid = _this_process()
+    return holder[0] == host and (holder[1] == pid or not _running(holder[1]))
 
 
 @contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
-    """Hold ``run_dir/run.lock`` for the block."""
+    """Hold ``run_dir/run.lock`` for the block (a folder that cannot be written to raises the
+    OSError, which the command line reports in one line)."""
     path = run_dir / LOCK_FILE
-    try:
-        acquired = _create(path)
-        if not acquired:
-            holder = _holder(path)
-            if holder is not None and _is_stale(holder):
-                logger.warning(
-                    "%s was left by process %d, which is no longer running; taking it over",
-                    path,
-                    holder[1],
-                )
-                path.unlink(missing_ok=True)
-                acquired = _create(path)
-    except OSError as error:
-        if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-            raise ResultsError(
-                f"cannot write to the result folder {run_dir} ({error.strerror}): train or "
-                "continue needs write access; copy the run to a folder of yours"
-            ) from error
-        raise
+    acquired = _create(path)
+    if not acquired:
+        holder = _holder(path)
+        if holder is not None and _is_stale(holder):
+            logger.warning(
+                "%s was left by process %d, which is no longer running; taking it over",
+                path,
+                holder[1],
+            )
+            path.unlink(missing_ok=True)
+            acquired = _create(path)
     if not acquired:
         holder = _holder(path)
         who = "another process" if holder is None else f"process {holder[1]} on {holder[0]}"
@@ -99,5 +91,5 @@ def run_lock(run_dir: Path) -> Iterator[None]:
     try:
         yield
     finally:
-        if _holder(path) == (socket.gethostname(), os.getpid()):
+        if _holder(path) == _this_process():
             path.unlink(missing_ok=True)

@@ -24,7 +24,6 @@ half-written (``.partial`` folders, ``.tmp`` files) is removed when the next one
 from __future__ import annotations
 
 import csv
-import errno
 import io
 import logging
 import os
@@ -41,7 +40,7 @@ import numpy as np
 import torch
 
 from snnexp.choices import SPLITS
-from snnexp.errors import ResultsError
+from snnexp.errors import DISK_FULL, ResultsError
 from snnexp.run.files import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
@@ -177,7 +176,7 @@ def save_savepoint(
                 kept.rename(final)
             raise
     except OSError as error:
-        if error.errno not in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        if error.errno not in DISK_FULL:
             raise
         size = sum(len(data) for data in files.values())
         raise ResultsError(

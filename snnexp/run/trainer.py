@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from snnexp import __version__
 from snnexp.choices import SPLITS
 from snnexp.config import ConfigError, ExperimentConfig, config_to_dict
+from snnexp.config.schema import TrainingConfig
 from snnexp.data import EncodedSplit, load_split
 from snnexp.data.encoding import intensity
 from snnexp.dtypes import DTYPES
@@ -84,7 +85,8 @@ def add_input_noise(
 class EpochProgress:
     """Where training stands inside an epoch: its batch order, the batches done and the
     epoch's running counts (what a resume state needs to finish the epoch bitwise as if it had
-    not stopped; ``seconds`` is the wall time spent on it so far)."""
+    not stopped). ``started``: the ``time.perf_counter()`` at which the epoch began, shifted by
+    the time spent on it before an interruption."""
 
     order: torch.Tensor
     lr: float
@@ -92,8 +94,7 @@ class EpochProgress:
     losses: list[float] = field(default_factory=list)
     correct: int = 0
     invalid: int = 0
-    seconds: float = 0.0
-    plugin_counts: dict[str, int] = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
 
     def mean_loss(self) -> float:
         """Mean training loss of the batches that stepped (NaN if none did)."""
@@ -107,8 +108,7 @@ class EpochProgress:
             "losses": torch.tensor(self.losses, dtype=torch.float64),
             "correct": self.correct,
             "invalid": self.invalid,
-            "seconds": self.seconds,
-            "plugin_counts": dict(self.plugin_counts),
+            "seconds": time.perf_counter() - self.started,
         }
 
     @classmethod
@@ -120,9 +120,13 @@ class EpochProgress:
             losses=state["losses"].tolist(),
             correct=int(state["correct"]),
             invalid=int(state["invalid"]),
-            seconds=float(state["seconds"]),
-            plugin_counts={key: int(value) for key, value in state["plugin_counts"].items()},
+            started=time.perf_counter() - float(state["seconds"]),
         )
+
+
+def savepoint_epochs(training: TrainingConfig) -> list[int]:
+    """The configured savepoints plus the final epoch (training.epochs)."""
+    return sorted({*training.savepoints, training.epochs} - {0})
 
 
 _EPOCH_WITHOUT_STEP_WARNING = r"Detected call of `lr_scheduler.step\(\)` before `optimizer.step"
@@ -173,25 +177,30 @@ class Trainer:
         self._evaluated: dict[str, EvalResult] = {}
 
     def _check_initial_weights(self) -> None:
-        """Weights drawn from the config must be finite (e.g. model.weight_mean 1e308 is not)."""
-        for name, parameter in self.model.named_parameters():
-            if not bool(torch.isfinite(parameter).all()):
-                raise ConfigError(
-                    f"the initial weights {name} are not finite (inf or NaN): check "
-                    "model.weight_mean and model.weight_std (or the blocks' init), which must "
-                    "give finite values of the model's dtype"
-                )
+        """Weights drawn from the config must be finite (e.g. model.weight_mean 1e300 in
+        float32 is not)."""
+        bad = self._non_finite_parameters()
+        if bad:
+            raise ConfigError(
+                f"the initial weights {', '.join(bad)} are not finite (inf or NaN): check "
+                "model.weight_mean and model.weight_std (or the blocks' init), which must give "
+                "finite values of the model's dtype"
+            )
+
+    def _non_finite_parameters(self) -> list[str]:
+        """The names of the model's parameters that hold inf or NaN (one check per batch: a
+        single synchronisation on a GPU)."""
+        parameters = dict(self.model.named_parameters())
+        finite = torch.stack([torch.isfinite(p).all() for p in parameters.values()])
+        if bool(finite.all()):
+            return []
+        return [name for name, ok in zip(parameters, finite.tolist(), strict=True) if not ok]
 
     def _load(self, name: str) -> EncodedSplit:
         split = load_split(self.cfg.dataset, name, self.data_dir)
         split.input_times = split.input_times.to(self.device, self.dtype)
         split.labels = split.labels.to(self.device)
         return split
-
-    def savepoint_epochs(self, until: int | None = None) -> list[int]:
-        """Configured savepoints plus the final epoch."""
-        final = self.cfg.training.epochs if until is None else until
-        return sorted({*self.cfg.training.savepoints, final} - {0})
 
     def train_epoch(self) -> dict[str, float]:
         """One pass over the shuffled training split (or the rest of it, resuming an interrupted
@@ -203,13 +212,12 @@ class Trainer:
         train = self.splits["train"]
         progress = self._resumed_epoch or self._begin_epoch(len(train.labels))
         self._resumed_epoch = None
-        started = time.perf_counter() - progress.seconds
         self._evaluated.clear()
         self.model.train()
         if isinstance(self.model, SteppedReadoutNetwork):
             self.model.generator = self.generator
-        starts = range(0, len(progress.order), cfg.batch_size)
-        for batch, start in list(enumerate(starts))[progress.batch :]:
+        for batch in range(progress.batch, math.ceil(len(progress.order) / cfg.batch_size)):
+            start = batch * cfg.batch_size
             index = progress.order[start : start + cfg.batch_size]
             times, labels = train.input_times[index], train.labels[index]
             if cfg.input_noise.std > 0 or cfg.input_noise.mean != 0:
@@ -240,8 +248,6 @@ class Trainer:
                     100.0 * progress.correct / seen,
                     seen,
                 )
-            progress.seconds = time.perf_counter() - started
-            progress.plugin_counts = self._plugin_counts()
             self._between_batches(progress)
         if isinstance(self.model, SteppedReadoutNetwork):
             self.model.generator = None
@@ -282,7 +288,7 @@ class Trainer:
             "val_loss": val.loss,
             "val_accuracy": val.accuracy,
             "lr": progress.lr,
-            "seconds": time.perf_counter() - started,
+            "seconds": time.perf_counter() - progress.started,
             **self._plugin_counts(),
         }
 
@@ -318,7 +324,9 @@ class Trainer:
         if self.run_dir is None:
             return
         state = self.state_dict()
-        state["position"] = None if progress is None else progress.state_dict()
+        state["position"] = None
+        if progress is not None:
+            state["position"] = {**progress.state_dict(), "plugin_counts": self._plugin_counts()}
         save_resume_state(self.run_dir, state)
         self._last_state_written = time.monotonic()
         where = "between epochs" if progress is None else f"after batch {progress.batch}"
@@ -327,12 +335,9 @@ class Trainer:
     def _check_weights(self, batch: int) -> None:
         """Stop with a message naming the parameter when a weight is no longer finite, before
         anything could save it."""
-        parameters = dict(self.model.named_parameters())
-        finite = torch.stack([torch.isfinite(p).all() for p in parameters.values()])
-        if bool(finite.all()):
-            return
-        bad = [name for name, ok in zip(parameters, finite.tolist(), strict=True) if not ok]
-        raise self._diverged(batch, f"{', '.join(bad)} holds non-finite values (inf or NaN)")
+        bad = self._non_finite_parameters()
+        if bad:
+            raise self._diverged(batch, f"{', '.join(bad)} holds non-finite values (inf or NaN)")
 
     def _diverged(self, batch: int, what: str) -> DivergenceError:
         """The error that stops a diverged run at ``batch`` (0-based) of the current epoch."""
@@ -507,8 +512,9 @@ class Trainer:
             self._resumed_epoch = None
             if position is not None:
                 self._resumed_epoch = EpochProgress.from_state_dict(position, self.device)
+                counts = {key: int(value) for key, value in position["plugin_counts"].items()}
                 for plugin in self.plugins:
-                    plugin.resume_epoch(self._resumed_epoch.plugin_counts)
+                    plugin.resume_epoch(counts)
         except (KeyError, RuntimeError, ValueError, TypeError) as error:
             raise ResultsError(
                 f"the savepoint does not fit this run's config ({type(error).__name__}: {error}); "

@@ -601,17 +601,99 @@ def test_independent_neurons_blocks_of_a_delayed_cycle_step_as_one_population():
     assert [sorted(stage) for stage in stages] == [["a_to_b", "b_to_c", "c_to_a"], ["a", "b", "c"]]
     assert sorted(map(sorted, stage_units(stages[1], network.blocks))) == [["a", "c"], ["b"]]
     times = torch.rand(7, 4, dtype=torch.float64) * 1.5
+    (s1, h1, g1, r1), (s2, h2, g2, r2) = run_at_fusion_levels(network, times, ("neurons", "none"))
+    assert torch.equal(s1, s2)
+    assert all(torch.equal(u, v) for u, v in zip(h1, h2, strict=True))
+    assert g1.keys() == g2.keys() and all(torch.equal(g1[k], g2[k]) for k in g1)
+    assert r1.keys() == r2.keys() and all(torch.equal(r1[k], r2[k]) for k in r1)
+    assert s1.abs().sum() > 0 and any(h.sum() > 0 for h in h1)
+
+
+def run_at_fusion_levels(network: GraphNetwork, times: torch.Tensor, levels: tuple) -> list:
+    """Scores, hidden counts, gradients and recorded traces at each fusion level."""
     results = []
-    for fuse in (True, False):
+    for fuse in levels:
         network.fuse = fuse
         network.zero_grad()
         scores, hidden = network(times)
         scores.square().sum().backward()
         grads = {name: p.grad.clone() for name, p in network.named_parameters()}
         results.append((scores.detach(), hidden, grads, network.record(times[:2])))
-    (s1, h1, g1, r1), (s2, h2, g2, r2) = results
-    assert torch.equal(s1, s2)
+    return results
+
+
+THREE_POPULATIONS = [
+    {"name": "a_in", "type": "linear", "features": 6, "bias": False, "inputs": ["input"]},
+    {"name": "a", "type": "neurons", "inputs": ["a_in", "c_to_a"]},
+    {"name": "a_to_b", "type": "linear", "features": 5, "inputs": [{"block": "a", "delay": 1}]},
+    {"name": "b", "type": "neurons"},
+    {
+        "name": "b_to_c",
+        "type": "linear",
+        "features": 4,
+        "bias": False,
+        "bias_times": [0.3],
+        "inputs": [{"block": "b", "delay": 1}],
+    },
+    {"name": "c", "type": "neurons", "inputs": ["b_to_c", "a_to_c"]},
+    {
+        "name": "c_to_a",
+        "type": "linear",
+        "features": 6,
+        "bias": False,
+        "inputs": [{"block": "c", "delay": 1}],
+    },
+    {"name": "a_to_c", "type": "linear", "features": 4, "inputs": [{"block": "a", "delay": 2}]},
+    {"name": "out_in", "type": "linear", "features": 3, "inputs": [{"block": "c", "delay": 1}]},
+    {"name": "out", "type": "neurons", "spiking": False},
+]
+
+
+RING = [
+    {**block, "inputs": ["b_to_c"]} if block["name"] == "c" else block
+    for block in THREE_POPULATIONS
+    if block["name"] != "a_to_c"
+]
+"""a -> b -> c -> a alone: the population's own last spikes are the product's input."""
+
+
+@pytest.mark.parametrize(
+    ("blocks", "fused", "sources"),
+    [
+        (RING, {"a_to_b", "b_to_c", "c_to_a"}, {("a", "b", "c"): [("a", 1), ("b", 1), ("c", 1)]}),
+        (POPULATIONS, {"c_to_a", "b_to_c"}, {("a", "c"): [("c", 1), ("b", 1)]}),
+        (
+            THREE_POPULATIONS,
+            {"a_to_b", "b_to_c", "c_to_a", "a_to_c"},
+            {("a", "b", "c"): [("a", 1), ("b", 1), ("c", 1), ("a", 2)]},
+        ),
+    ],
+)
+def test_delayed_linear_blocks_of_a_cycle_fuse_into_the_populations_reading_them(
+    blocks, fused, sources
+):
+    """With fuse="all" the delayed linear blocks read only by fused populations become one
+    matrix product per population and step (their biases and bias spikes included): the same
+    spikes as stepping every block alone, scores, gradients and membranes equal to rounding.
+    A block read by a population that steps alone (POPULATIONS' a_to_b) stays a block."""
+    from snnexp.graph.fusion import JoinedSynapses, absorbed_linears
+
+    network = build(blocks, seed=4, readout="max_membrane")
+    (cycle,) = [c for c in network.spec.schedule if network.spec.cyclic(c)]
+    groups = {name for unit in sources for name in unit}
+    absorbed = absorbed_linears(network.spec, network.blocks, cycle, groups)
+    assert absorbed == fused
+    for unit, expected in sources.items():
+        assert JoinedSynapses.of(network.spec, unit, absorbed).sources == expected
+    times = torch.rand(9, 4, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    (s1, h1, g1, r1), (s2, h2, g2, r2) = run_at_fusion_levels(network, times * 1.5, ("all", "none"))
     assert all(torch.equal(u, v) for u, v in zip(h1, h2, strict=True))
-    assert g1.keys() == g2.keys() and all(torch.equal(g1[k], g2[k]) for k in g1)
-    assert r1.keys() == r2.keys() and all(torch.equal(r1[k], r2[k]) for k in r1)
-    assert s1.abs().sum() > 0 and any(h.sum() > 0 for h in h1)
+    assert any(h.sum() > 0 for h in h1)
+    torch.testing.assert_close(s1, s2, rtol=1e-12, atol=1e-12)
+    assert g1.keys() == g2.keys()
+    for key in g1:
+        torch.testing.assert_close(g1[key], g2[key], rtol=1e-10, atol=1e-12, msg=key)
+    assert any(g1[key].abs().sum() > 0 for key in g1 if key.split(".")[1] in fused)
+    assert r1.keys() == r2.keys()
+    for key in r1:
+        torch.testing.assert_close(r1[key], r2[key], rtol=1e-12, atol=1e-12, msg=key)

@@ -9,17 +9,37 @@ are independent, and those of one model and setting step as one population: thei
 states are joined along the neurons, the per-step coefficients become per-neuron tensors, and
 one neuron step replaces one per block. Every operation of a neuron step is elementwise, so the
 joined step gives bitwise the spikes, states and gradients of the separate ones.
+
+The linear blocks between the populations fuse too (:func:`absorbed_linears`): a linear block
+of the cycle that reads one block ``src`` with a delay d >= 1 and is read, undelayed, only by
+fused neurons blocks adds ``x_src(t - d) W`` to their current. For a fused population P the
+delayed sources ``s_1 .. s_m`` of all such blocks give one product per step,
+
+    I_P(t) = I_rest(t) + [x_{s_1}(t - d_1), ..., x_{s_m}(t - d_m)] W_P,
+
+W_P the matrix whose block (s_j, p) is the sum of the weights of the linear blocks from s_j to
+member p (zero where there is none), and I_rest the current from everywhere else (the constant
+and timed biases of the absorbed blocks included). In a -> b -> c -> a that is one matrix product
+for the three connections. The sums are the same but in another order, so results agree to
+rounding, not bitwise, with those of the separate blocks.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import torch
 
 from snnexp.functional.stepped.base import NeuronState, StepCoefficients
-from snnexp.graph.blocks import Block, Neurons
+from snnexp.graph.blocks import Block, Linear, Neurons
 from snnexp.graph.spec import GraphSpec
+
+FUSION_LEVELS = ("none", "neurons", "all")
+"""What of a delayed cycle steps as one computation: nothing (every block by itself), the
+neurons blocks of a stage (bitwise the results of ``none``), or also the linear blocks between
+them (equal to rounding)."""
 
 
 def cycle_stages(spec: GraphSpec, component: Sequence[str]) -> list[list[str]]:
@@ -118,3 +138,78 @@ def split_state(state: NeuronState, sizes: Sequence[int]) -> list[NeuronState]:
     """:func:`join_states` undone."""
     fields = [None if f is None else f.split(list(sizes), dim=1) for f in state]
     return [NeuronState(*(None if f is None else f[k] for f in fields)) for k in range(len(sizes))]
+
+
+def absorbed_linears(
+    spec: GraphSpec, blocks: Mapping[str, Block], component: Sequence[str], fused: set[str]
+) -> set[str]:
+    """The linear blocks of a cycle that fuse into the populations reading them (see the module
+    docstring): one input, delayed, from the cycle; every reader a block of ``fused`` that reads
+    it undelayed."""
+    members = set(component)
+    readers: dict[str, list[tuple[str, int]]] = {name: [] for name in component}
+    for name, block in spec.blocks.items():
+        for edge in block.inputs:
+            if edge.source in readers:
+                readers[edge.source].append((name, edge.delay))
+    absorbed = set()
+    for name in component:
+        edges = spec.blocks[name].inputs
+        if (
+            isinstance(blocks[name], Linear)
+            and len(edges) == 1
+            and edges[0].delay >= 1
+            and edges[0].source in members
+            and readers[name]
+            and all(reader in fused and delay == 0 for reader, delay in readers[name])
+        ):
+            absorbed.add(name)
+    return absorbed
+
+
+@dataclass(frozen=True)
+class JoinedSynapses:
+    """The absorbed linear blocks feeding one fused population: its delayed ``sources``
+    ``(block, delay)`` in order, and ``links`` ``(source index, member index, linear block)``."""
+
+    sources: list[tuple[str, int]]
+    links: list[tuple[int, int, str]]
+
+    @classmethod
+    def of(
+        cls, spec: GraphSpec, members: Sequence[str], absorbed: set[str]
+    ) -> JoinedSynapses | None:
+        """Those of the population ``members`` (None: no absorbed block feeds it); the
+        members' own outputs of the step before come first, in member order (where they are
+        all the sources, the population's last spikes are the product's input as they are)."""
+        found: list[tuple[tuple[str, int], int, str]] = []
+        for k, member in enumerate(members):
+            for edge in spec.blocks[member].inputs:
+                if edge.source in absorbed:
+                    (source,) = spec.blocks[edge.source].inputs
+                    found.append(((source.source, source.delay), k, edge.source))
+        if not found:
+            return None
+        keys = {key for key, _, _ in found}
+        own = [(m, 1) for m in members if (m, 1) in keys]
+        sources = list(dict.fromkeys(own + [key for key, _, _ in found]))
+        return cls(sources, [(sources.index(key), k, name) for key, k, name in found])
+
+    def weight(
+        self, spec: GraphSpec, blocks: Mapping[str, Block], sizes: Sequence[int]
+    ) -> torch.Tensor:
+        """W of the module docstring: ``(sum of source sizes, sum of member sizes)``."""
+        parts: dict[tuple[int, int], torch.Tensor] = {}
+        for j, k, name in self.links:
+            weight = blocks[name].weight
+            parts[j, k] = parts[j, k] + weight if (j, k) in parts else weight
+        like = next(iter(parts.values()))
+        rows = []
+        for j, (source, _) in enumerate(self.sources):
+            n_source = math.prod(spec.blocks[source].out_shape)
+            row = [
+                parts[j, k] if (j, k) in parts else like.new_zeros(n_source, n)
+                for k, n in enumerate(sizes)
+            ]
+            rows.append(torch.cat(row, dim=1))
+        return torch.cat(rows)

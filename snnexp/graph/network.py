@@ -8,16 +8,17 @@ its longest delay) are carried from chunk to chunk.
 A component of one block outside any cycle runs the whole chunk in one call: a convolution or
 a dense block then sees ``steps x batch`` samples at once, and only neurons loop over the steps.
 The blocks of a cycle run one step at a time, stage by stage; the independent neurons blocks of
-a stage (all of them where every edge between populations is delayed) step as one population
-(:mod:`snnexp.graph.fusion`); their inputs from outside the cycle are still computed for the
-whole chunk beforehand. An input that is the same in every step (the
-``direct`` encoding of an image) stays a :class:`Constant` through the stateless blocks that
-follow it, so that a first convolution is computed once, not once per step.
+a stage (all of them where every edge between populations is delayed) step as one population,
+and the delayed linear blocks feeding it as one matrix product (:mod:`snnexp.graph.fusion`);
+their inputs from outside the cycle are still computed for the whole chunk beforehand. An input
+that is the same in every step (the ``direct`` encoding of an image) stays a :class:`Constant`
+through the stateless blocks that follow it, so that a first convolution is computed once, not
+once per step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,9 @@ from snnexp.data.encoding import SpikeEncoder, intensity
 from snnexp.functional.stepped.base import StepCoefficients, neuron_step, threshold_of
 from snnexp.graph.blocks import Block, Neurons
 from snnexp.graph.fusion import (
+    FUSION_LEVELS,
+    JoinedSynapses,
+    absorbed_linears,
     cycle_stages,
     join_coefficients,
     join_states,
@@ -73,9 +77,11 @@ class GraphNetwork(SteppedReadoutNetwork):
     ``(batch, n)`` of every spiking neurons block except the label layer (n: its neurons,
     flattened), as :class:`snnexp.modules.time_stepped.TimeSteppedNetwork` does. ``generator``
     feeds random encoders during training; without one, a fixed seed is used. ``fuse``
-    (default) steps the independent neurons blocks of a cycle's stage as one population
-    (:mod:`snnexp.graph.fusion`; bitwise the same results, fewer operations); ``fuse=False``
-    steps them one by one.
+    (:data:`~snnexp.graph.fusion.FUSION_LEVELS`) says what of a cycle's step runs as one
+    computation: ``"all"`` (default) the independent neurons blocks of a stage as one
+    population and the delayed linear blocks between them as one matrix product (equal to
+    rounding to ``"none"``), ``"neurons"`` only the neurons blocks (bitwise the results of
+    ``"none"``), ``"none"`` every block by itself.
     """
 
     def __init__(
@@ -88,7 +94,7 @@ class GraphNetwork(SteppedReadoutNetwork):
         readout_steps: int | None = None,
         xi: float = 1.0,
         chunk_steps: int = CHUNK_STEPS,
-        fuse: bool = True,
+        fuse: str = "all",
     ) -> None:
         super().__init__(encoder, steps, readout, readout_steps, xi, chunk_steps)
         self.spec = spec
@@ -99,11 +105,7 @@ class GraphNetwork(SteppedReadoutNetwork):
         self.hidden_blocks = [
             n for n in self.neuron_blocks if n != spec.output and self.blocks[n].spiking
         ]
-        self.cycle_units = {
-            tuple(c): [stage_units(stage, self.blocks) for stage in cycle_stages(spec, c)]
-            for c in spec.schedule
-            if spec.cyclic(c)
-        }
+        self._plans: dict[tuple[str, tuple[str, ...]], _CyclePlan] = {}
 
     def encode(
         self, input_times: torch.Tensor, first: int, length: int, generator: torch.Generator
@@ -136,6 +138,7 @@ class GraphNetwork(SteppedReadoutNetwork):
                 for source, delay in self.delays.items()
             },
             record=record,
+            batch=batch,
         )
         counts = {n: 0.0 for n in self.hidden_blocks}
         readout = self.new_readout()
@@ -188,59 +191,134 @@ class GraphNetwork(SteppedReadoutNetwork):
 
     def _run_cycle(self, component: list[str], run: _Run) -> None:
         """The blocks of a cycle, one step at a time, stage by stage (:mod:`.fusion`): the
-        fusable neurons blocks of a stage as one population, the others one by one; their
-        inputs from outside the cycle are gathered for the whole chunk first."""
+        fusable neurons blocks of a stage as one population (with ``fuse="all"`` also the
+        linear blocks feeding it), the others one by one; their inputs from outside the cycle
+        are gathered for the whole chunk first."""
+        plan = self._cycle_plan(component)
         members = set(component)
-        inputs = {name: self.spec.blocks[name].inputs for name in component}
-        outside = {
-            name: [
+        chunks: dict[str, list[torch.Tensor]] = {}
+        inside: dict[str, list[Edge]] = {}
+        for name in component:
+            edges = self.spec.blocks[name].inputs
+            chunks[name] = [
                 _tensor(self._edge(e, run), run.length) for e in edges if e.source not in members
             ]
-            for name, edges in inputs.items()
-        }
-        inside = {name: [e for e in edges if e.source in members] for name, edges in inputs.items()}
+            chunks[name] += self._absorbed_biases(name, plan.absorbed, run)
+            inside[name] = [
+                e for e in edges if e.source in members and e.source not in plan.absorbed
+            ]
         params = {
             name: self.blocks[name].neurons.step_params()
             for name in component
             if isinstance(self.blocks[name], Neurons)
         }
-        stages = self.cycle_units[tuple(component)]
         groups = {
-            tuple(unit): _Group(unit, self.blocks, params, run.states)
-            for stage in stages
-            for unit in stage
-            if len(unit) > 1 and self.fuse
+            unit: _Group(unit, self.spec, self.blocks, params, run.states, self._joined(plan, unit))
+            for unit in plan.groups
+        }
+        joined = {
+            unit: group.join_chunks([chunks[name] for name in unit], run.length)
+            for unit, group in groups.items()
+            if not any(inside[name] for name in unit)
+        }
+        outside = {
+            name: [chunk.unbind() for chunk in chunks[name]]
+            for name in component
+            if not any(name in unit for unit in joined)
         }
         steps: dict[str, list[torch.Tensor]] = {name: [] for name in component}
 
-        def step_input(name: str, t: int) -> torch.Tensor:
+        def delayed(source: str, t: int, delay: int) -> torch.Tensor:
+            k = t - delay
+            return steps[source][k] if k >= 0 else run.history[source][k]
+
+        def step_input(name: str, t: int) -> torch.Tensor | None:
             parts = [part[t] for part in outside[name]]
-            for edge in inside[name]:
-                k = t - edge.delay
-                parts.append(steps[edge.source][k] if k >= 0 else run.history[edge.source][k])
+            parts += [delayed(edge.source, t, edge.delay) for edge in inside[name]]
+            if not parts:
+                return None
             x = parts[0]
             for part in parts[1:]:
                 x = x + part
             return x
 
         for t in range(run.length):
-            for stage in stages:
+            for stage in plan.stages:
                 for unit in stage:
-                    group = groups.get(tuple(unit))
+                    group = groups.get(unit)
                     if group is not None:
-                        xs = [step_input(name, t) for name in unit]
-                        for name, (y, trace) in zip(unit, group.step(xs, run.record), strict=True):
+                        rest = (
+                            joined[unit][t]
+                            if unit in joined
+                            else group.join([step_input(name, t) for name in unit])
+                        )
+                        for name, (y, trace) in zip(
+                            unit, group.step(rest, run.record, delayed, t), strict=True
+                        ):
                             steps[name].append(y)
                             run.add_traces(name, {key: value[None] for key, value in trace.items()})
                         continue
                     for name in unit:
-                        steps[name].append(
-                            self._cycle_step(name, step_input(name, t), params, run, t)
-                        )
+                        x = step_input(name, t)
+                        assert x is not None, "a block of a cycle reads at least one input"
+                        steps[name].append(self._cycle_step(name, x, params, run, t))
         for group in groups.values():
             run.states |= group.states()
         for name in component:
-            run.outputs[name] = torch.stack(steps[name])
+            if name not in plan.absorbed:
+                run.outputs[name] = torch.stack(steps[name])
+
+    def _cycle_plan(self, component: list[str]) -> _CyclePlan:
+        """How a cycle runs at this network's fusion level (:data:`FUSION_LEVELS`), worked
+        out once per level."""
+        key = (self.fuse, tuple(component))
+        if key in self._plans:
+            return self._plans[key]
+        if self.fuse not in FUSION_LEVELS:
+            raise ValueError(f"fuse must be one of {', '.join(FUSION_LEVELS)}, got {self.fuse!r}")
+        stages = [stage_units(stage, self.blocks) for stage in cycle_stages(self.spec, component)]
+        if self.fuse == "none":
+            stages = [[[name] for unit in stage for name in unit] for stage in stages]
+        plan = _CyclePlan([[tuple(unit) for unit in stage] for stage in stages])
+        plan.groups = [unit for stage in plan.stages for unit in stage if len(unit) > 1]
+        if self.fuse == "all":
+            fused = {name for unit in plan.groups for name in unit}
+            plan.absorbed = absorbed_linears(self.spec, self.blocks, component, fused)
+            for unit in plan.groups:
+                synapses = JoinedSynapses.of(self.spec, unit, plan.absorbed)
+                if synapses is not None:
+                    plan.synapses[unit] = synapses
+            plan.stages = [
+                [unit for unit in stage if not set(unit) <= plan.absorbed] for stage in plan.stages
+            ]
+        self._plans[key] = plan
+        return plan
+
+    def _joined(
+        self, plan: _CyclePlan, unit: tuple[str, ...]
+    ) -> tuple[JoinedSynapses, torch.Tensor] | None:
+        """The absorbed synapses of a fused population with their joined weight (built from
+        the blocks' parameters for each chunk, so that gradients reach them)."""
+        synapses = plan.synapses.get(unit)
+        if synapses is None:
+            return None
+        sizes = [self.blocks[name].neurons.size for name in unit]
+        return synapses, synapses.weight(self.spec, self.blocks, sizes)
+
+    def _absorbed_biases(self, name: str, absorbed: set[str], run: _Run) -> list[torch.Tensor]:
+        """The constant and timed bias currents that the absorbed linear blocks read by
+        ``name`` add, as ``(length, batch, features)`` parts of its input."""
+        parts = []
+        for edge in self.spec.blocks[name].inputs:
+            if edge.source not in absorbed:
+                continue
+            linear = self.blocks[edge.source]
+            shape = (run.length, run.batch, linear.weight.shape[1])
+            if linear.bias is not None:
+                parts.append(linear.bias.expand(shape))
+            if linear.timed:
+                parts.append(linear.bias_current(run.first, run.length).expand(shape))
+        return parts
 
     def _cycle_step(
         self,
@@ -269,31 +347,79 @@ class GraphNetwork(SteppedReadoutNetwork):
 
 
 class _Group:
-    """Fusable neurons blocks of one stage of a cycle, stepped as one population over a chunk
+    """Fusable neurons blocks of one stage of a cycle, stepped as one population over a chunk,
+    with the joined synapses of the linear blocks absorbed into it, if any
     (:mod:`snnexp.graph.fusion`)."""
 
     def __init__(
         self,
         names: Sequence[str],
+        spec: GraphSpec,
         blocks: Mapping[str, Block],
         params: Mapping[str, StepCoefficients],
         states: Mapping[str, Any],
+        joined: tuple[JoinedSynapses, torch.Tensor] | None = None,
     ) -> None:
         self.names = list(names)
+        self.shapes = [spec.blocks[name].out_shape for name in names]
         self.sizes = [blocks[name].neurons.size for name in names]
         self.surrogate = blocks[names[0]].neurons.surrogate
         self.params = join_coefficients([params[name] for name in names], self.sizes)
         self.state = join_states([states[name] for name in names])
+        self.synapses, self.weight = joined if joined is not None else (None, None)
+        self.own_sources = self.synapses is not None and self.synapses.sources == [
+            (name, 1) for name in self.names
+        ]
+
+    def join(self, xs: Sequence[torch.Tensor | None]) -> torch.Tensor:
+        """The members' inputs of a step ``(batch, *shape)`` (None: none but absorbed
+        synapses) as one ``(batch, neurons)`` current."""
+        batch = self.state.v.shape[0]
+        return torch.cat(
+            [
+                self.state.v.new_zeros(batch, n) if x is None else x.reshape(batch, -1)
+                for x, n in zip(xs, self.sizes, strict=True)
+            ],
+            dim=1,
+        )
+
+    def join_chunks(
+        self, chunks: Sequence[Sequence[torch.Tensor]], length: int
+    ) -> Sequence[torch.Tensor]:
+        """The members' inputs of a whole chunk (each a list of ``(length, batch, *shape)``
+        parts) joined once: the ``(batch, neurons)`` current of every step."""
+        batch = self.state.v.shape[0]
+        parts = [
+            _total(list(parts), length).reshape(length, batch, n)
+            if parts
+            else self.state.v.new_zeros(length, batch, n)
+            for parts, n in zip(chunks, self.sizes, strict=True)
+        ]
+        return torch.cat(parts, dim=2).unbind()
 
     def step(
-        self, xs: Sequence[torch.Tensor], record: bool
+        self,
+        current: torch.Tensor,
+        record: bool,
+        delayed: Callable[[str, int, int], torch.Tensor],
+        t: int,
     ) -> list[tuple[torch.Tensor, dict[str, torch.Tensor]]]:
-        """One step of every block: its output (shaped as its input) and, with ``record``, its
-        membrane (and threshold) traces, as :meth:`~snnexp.graph.blocks.Neurons.step` gives."""
-        current = torch.cat([x.reshape(x.shape[0], -1) for x in xs], dim=1)
+        """One step ``t`` of every block from the joined current of its other inputs and the
+        outputs ``delayed(source, t, delay)`` of the absorbed synapses' sources: its output
+        (shaped as its input) and, with ``record``, its membrane (and threshold) traces, as
+        :meth:`~snnexp.graph.blocks.Neurons.step` gives."""
+        batch = self.state.v.shape[0]
+        if self.synapses is not None:
+            if self.own_sources:
+                sources = self.state.z
+            else:
+                sources = torch.cat(
+                    [delayed(s, t, d).flatten(1) for s, d in self.synapses.sources], dim=1
+                )
+            current = torch.addmm(current, sources, self.weight)
         self.state = neuron_step(current, self.state, self.params, self.surrogate)
         outputs = self.state.z.split(self.sizes, dim=1)
-        traces: list[dict[str, torch.Tensor]] = [{} for _ in xs]
+        traces: list[dict[str, torch.Tensor]] = [{} for _ in self.names]
         if record:
             for trace, v in zip(traces, self.state.v.split(self.sizes, dim=1), strict=True):
                 trace["membrane"] = v
@@ -302,12 +428,25 @@ class _Group:
                 for trace, value in zip(traces, theta, strict=True):
                     trace["threshold"] = value
         return [
-            (z.reshape(x.shape), trace) for z, x, trace in zip(outputs, xs, traces, strict=True)
+            (z.reshape(batch, *shape), trace)
+            for z, shape, trace in zip(outputs, self.shapes, traces, strict=True)
         ]
 
     def states(self) -> dict[str, Any]:
         """The joined state handed back to its blocks."""
         return dict(zip(self.names, split_state(self.state, self.sizes), strict=True))
+
+
+@dataclass
+class _CyclePlan:
+    """How a cycle steps: its stages as units (a tuple of blocks that step together, or one
+    block), the units that are fused populations, the linear blocks absorbed into them and
+    each population's joined synapses."""
+
+    stages: list[list[tuple[str, ...]]]
+    groups: list[tuple[str, ...]] = field(default_factory=list)
+    absorbed: set[str] = field(default_factory=set)
+    synapses: dict[tuple[str, ...], JoinedSynapses] = field(default_factory=dict)
 
 
 @dataclass
@@ -318,6 +457,7 @@ class _Run:
     states: dict[str, Any]
     history: dict[str, torch.Tensor]
     record: bool
+    batch: int
     first: int = 0
     length: int = 0
     outputs: dict[str, Sequence_] = field(default_factory=dict)

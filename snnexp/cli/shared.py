@@ -177,8 +177,8 @@ threads_option = click.option(
     expose_value=False,
     callback=set_threads,
     help="CPU threads for torch (default: torch's choice, one per core). Runs side by side "
-    "are faster with --threads 1 each. First-spike runs are bitwise the same with any count; "
-    "BPTT runs only with the same count (torch's kernels).",
+    "are faster with --threads 1 each. First-spike runs are bitwise the same with any count, "
+    "BPTT runs with training.thread_independent: true (else only with the same count).",
 )
 
 

@@ -262,7 +262,10 @@ class TrainingConfig:
     ``log_every``: log the running training loss and accuracy every this many batches (null:
     once per epoch only), for epochs that take long. ``checkpoint_minutes``: write the run's
     resume state (everything needed to go on bitwise) this often, so a killed job loses at most
-    that much training (null or 0: only at savepoints and on a stop signal)."""
+    that much training (null or 0: only at savepoints and on a stop signal).
+    ``thread_independent``: time-stepped (BPTT) networks compute their products with trained
+    weights in parts fixed by the shapes, so that a run is bitwise the same with any number of
+    CPU threads (first-spike rules always are)."""
 
     epochs: int = 300
     batch_size: int = 150
@@ -275,6 +278,7 @@ class TrainingConfig:
     input_noise: NoiseConfig = field(default_factory=NoiseConfig)
     seeds: SeedConfig = field(default_factory=SeedConfig)
     device: str = "auto"
+    thread_independent: bool = False
 
 
 @dataclass

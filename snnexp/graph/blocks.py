@@ -23,6 +23,7 @@ from torch import nn
 
 from snnexp.choices import FIRST_SPIKE_BLOCK
 from snnexp.data.encoding import latency_spike_train
+from snnexp.functional import fixed_partition
 from snnexp.functional.stepped.base import (
     NeuronState,
     StepCoefficients,
@@ -33,6 +34,7 @@ from snnexp.functional.stepped.base import (
 from snnexp.functional.surrogate import Surrogate
 from snnexp.graph.parameters import Check, finite_number, non_negative_number
 from snnexp.modules.neurons import SpikingNeurons
+from snnexp.modules.weight_products import WeightProducts
 
 Shape = tuple[int, ...]
 Trace = dict[str, torch.Tensor]
@@ -86,7 +88,7 @@ class Identity(Block):
         return x, state, {}
 
 
-class Linear(Block):
+class Linear(Block, WeightProducts):
     """Dense synapses: y_t = x_t W + b + s_t W_s, x the input flattened, W of shape (in, out) as
     the other snnexp layers, b an optional constant bias current, s_t the bias spikes: one extra
     input per entry of ``bias_times`` that spikes once, in step floor(t / dt). W, b and W_s are
@@ -123,13 +125,13 @@ class Linear(Block):
                     parameter.uniform_(-bound, bound, generator=generator)
 
     def apply(self, x: torch.Tensor) -> torch.Tensor:
-        y = x.flatten(1) @ self.weight
-        return y if self.bias is None else y + self.bias
+        y = self.product(x.flatten(1), self.weight)
+        return y if self.bias is None else self.with_bias(y, self.bias)
 
     def bias_current(self, first_step: int, steps: int) -> torch.Tensor:
         """s_t W_s for steps ``first_step ..``: ``(steps, 1, features)``."""
         spikes = latency_spike_train(self.bias_times.unsqueeze(0), self.dt, first_step, steps)
-        return spikes @ self.bias_weight
+        return self.product(spikes, self.bias_weight)
 
     def at_step(self, x: torch.Tensor, step: int) -> torch.Tensor:
         y = self.apply(x)
@@ -144,7 +146,7 @@ class Linear(Block):
         return y, state, trace
 
 
-class Conv2d(Block):
+class Conv2d(Block, WeightProducts):
     """2-d convolution (torch.nn.Conv2d's weight layout and initialisation)."""
 
     def __init__(
@@ -175,7 +177,12 @@ class Conv2d(Block):
         """The convolution of ``(n, C, H, W)`` inputs, computed in the channels-last layout
         (on CPUs faster for the many samples of a chunk of steps), returned in the usual one."""
         x = x.contiguous(memory_format=torch.channels_last)
-        y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, 1, self.groups)
+        if self.fixed_partition:
+            y = fixed_partition.conv2d(
+                x, self.weight, self.bias, self.stride, self.padding, self.groups
+            )
+        else:
+            y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, 1, self.groups)
         return y.contiguous()
 
 
@@ -216,7 +223,7 @@ class Dropout(Block):
         return F.dropout(x, self.p, self.training)
 
 
-class Neurons(Block):
+class Neurons(Block, WeightProducts):
     """A population of time-stepped neurons over any feature shape (a feature map of a
     convolution, or a vector), one of the models of :mod:`snnexp.functional.stepped.base`.
 
@@ -257,7 +264,7 @@ class Neurons(Block):
         state and, with ``record``, the membrane (and threshold) ``(batch, size)``."""
         current = x.reshape(x.shape[0], -1)
         if self.recurrent_weight is not None:
-            current = current + state.z @ self.recurrent_weight
+            current = current + self.product(state.z, self.recurrent_weight)
         if self.spiking:
             state = neuron_step(current, state, params, self.neurons.surrogate)
             out = state.z

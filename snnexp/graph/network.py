@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from snnexp.data.encoding import SpikeEncoder, intensity
+from snnexp.functional import fixed_partition
 from snnexp.functional.stepped.base import StepCoefficients, neuron_step, threshold_of
 from snnexp.graph.blocks import Block, Neurons
 from snnexp.graph.fusion import (
@@ -40,6 +41,7 @@ from snnexp.graph.fusion import (
 )
 from snnexp.graph.spec import INPUT, Edge, GraphSpec
 from snnexp.modules.readout import CHUNK_STEPS, EVAL_SEED, SteppedReadoutNetwork
+from snnexp.modules.weight_products import WeightProducts
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ def _total(parts: list[Sequence_], steps: int) -> Sequence_:
     return total
 
 
-class GraphNetwork(SteppedReadoutNetwork):
+class GraphNetwork(SteppedReadoutNetwork, WeightProducts):
     """A graph of blocks fed by a spike encoder, read out from its last block.
 
     ``forward`` returns the read-out scores ``(batch, classes)`` and the spike counts
@@ -213,7 +215,15 @@ class GraphNetwork(SteppedReadoutNetwork):
             if isinstance(self.blocks[name], Neurons)
         }
         groups = {
-            unit: _Group(unit, self.spec, self.blocks, params, run.states, self._joined(plan, unit))
+            unit: _Group(
+                unit,
+                self.spec,
+                self.blocks,
+                params,
+                run.states,
+                self._joined(plan, unit),
+                self.fixed_partition,
+            )
             for unit in plan.groups
         }
         joined = {
@@ -315,7 +325,7 @@ class GraphNetwork(SteppedReadoutNetwork):
             linear = self.blocks[edge.source]
             shape = (run.length, run.batch, linear.weight.shape[1])
             if linear.bias is not None:
-                parts.append(linear.bias.expand(shape))
+                parts.append(self.expanded_bias(linear.bias, shape))
             if linear.timed:
                 parts.append(linear.bias_current(run.first, run.length).expand(shape))
         return parts
@@ -349,7 +359,8 @@ class GraphNetwork(SteppedReadoutNetwork):
 class _Group:
     """Fusable neurons blocks of one stage of a cycle, stepped as one population over a chunk,
     with the joined synapses of the linear blocks absorbed into it, if any
-    (:mod:`snnexp.graph.fusion`)."""
+    (:mod:`snnexp.graph.fusion`), multiplied in a fixed partition with ``fixed_partition``
+    (:mod:`snnexp.functional.fixed_partition`)."""
 
     def __init__(
         self,
@@ -359,8 +370,10 @@ class _Group:
         params: Mapping[str, StepCoefficients],
         states: Mapping[str, Any],
         joined: tuple[JoinedSynapses, torch.Tensor] | None = None,
+        fixed_partition: bool = False,
     ) -> None:
         self.names = list(names)
+        self.fixed_partition = fixed_partition
         self.shapes = [spec.blocks[name].out_shape for name in names]
         self.sizes = [blocks[name].neurons.size for name in names]
         self.surrogate = blocks[names[0]].neurons.surrogate
@@ -416,7 +429,10 @@ class _Group:
                 sources = torch.cat(
                     [delayed(s, t, d).flatten(1) for s, d in self.synapses.sources], dim=1
                 )
-            current = torch.addmm(current, sources, self.weight)
+            if self.fixed_partition:
+                current = current + fixed_partition.linear(sources, self.weight)
+            else:
+                current = torch.addmm(current, sources, self.weight)
         self.state = neuron_step(current, self.state, self.params, self.surrogate)
         outputs = self.state.z.split(self.sizes, dim=1)
         traces: list[dict[str, torch.Tensor]] = [{} for _ in self.names]

@@ -8,6 +8,7 @@ from torch import nn
 
 from snnexp.choices import READOUTS
 from snnexp.data.encoding import SpikeEncoder
+from snnexp.modules.weight_products import WeightProducts
 
 CHUNK_STEPS = 100
 """Steps simulated per chunk: without gradients, memory depends on this, not on the steps."""
@@ -111,6 +112,14 @@ class SteppedReadoutNetwork(nn.Module):
         """Input spike times ``(batch, n_values)`` -> (scores, [hidden spike counts, ...])."""
         scores, hidden, _ = self.simulate(input_times)
         return scores, hidden
+
+    def use_fixed_partition(self) -> None:
+        """Compute every product with trained weights in parts fixed by the shapes
+        (:class:`~snnexp.modules.weight_products.WeightProducts`): the results are then bitwise
+        the same with any number of CPU threads."""
+        for module in self.modules():
+            if isinstance(module, WeightProducts):
+                module.fixed_partition = True
 
     @torch.no_grad()
     def record(self, input_times: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -18,6 +18,7 @@ from snnexp.functional.stepped.base import (
     threshold_of,
 )
 from snnexp.modules.neurons import SpikingNeurons
+from snnexp.modules.weight_products import WeightProducts
 
 
 class LayerState(NamedTuple):
@@ -27,7 +28,7 @@ class LayerState(NamedTuple):
     pending: torch.Tensor | None
 
 
-class SpikingLayer(nn.Module):
+class SpikingLayer(nn.Module, WeightProducts):
     """Weights plus neurons: input spikes ``(steps, batch, n_in)`` -> spikes (or, for a
     non-spiking read-out layer, membrane potentials) ``(steps, batch, n_out)``.
 
@@ -94,12 +95,12 @@ class SpikingLayer(nn.Module):
         """Simulate the steps of ``inputs`` (the first being step ``first_step``); returns the
         outputs, the state after the last step and, with ``record``, the membrane (and
         adaptation) traces."""
-        currents = inputs @ self.weight[: self.n_inputs]
+        currents = self.product(inputs, self.weight[: self.n_inputs])
         if self.bias_times.numel():
             bias = latency_spike_train(
                 self.bias_times.unsqueeze(0), self.neurons.dt, first_step, len(inputs)
             )
-            currents = currents + bias @ self.weight[self.n_inputs :]
+            currents = currents + self.product(bias, self.weight[self.n_inputs :])
         pending = state.pending
         if pending is not None:
             joined = torch.cat([pending, currents])
@@ -109,7 +110,7 @@ class SpikingLayer(nn.Module):
         outputs, membrane, adaptation = [], [], []
         for current in currents:
             if self.recurrent_weight is not None:
-                current = current + neurons.z @ self.recurrent_weight
+                current = current + self.product(neurons.z, self.recurrent_weight)
             if self.spiking:
                 neurons = neuron_step(current, neurons, params, self.neurons.surrogate)
                 outputs.append(neurons.z)

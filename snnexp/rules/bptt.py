@@ -21,10 +21,17 @@ def build_network(
     cfg: ExperimentConfig, generator: torch.Generator | None = None, training: bool = True
 ) -> TimeSteppedNetwork | GraphNetwork:
     """A :class:`GraphNetwork` where ``model.blocks`` is given, else the stack of
-    ``model.layer_sizes`` (the same for training and evaluation)."""
+    ``model.layer_sizes`` (the same for training and evaluation), its products in a fixed
+    partition with ``training.thread_independent``."""
     if cfg.model.blocks:
-        return build_graph_network(cfg, n_steps(cfg.model), generator)
-    return build_stack(cfg, generator)
+        network: TimeSteppedNetwork | GraphNetwork = build_graph_network(
+            cfg, n_steps(cfg.model), generator
+        )
+    else:
+        network = build_stack(cfg, generator)
+    if cfg.training.thread_independent:
+        network.use_fixed_partition()
+    return network
 
 
 def build_stack(

@@ -41,13 +41,13 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple, Protocol, TypeVar
 
 import numpy as np
 import torch
 
 from snnexp.functional.event import kernels
+from snnexp.functional.threads import map_single_threaded, sum_in_order
 
 FIRST_CHUNK = 32
 PAIR_BLOCK = 2048
@@ -84,7 +84,6 @@ COMPILED_CPU_SCAN = True
 """Run the scan on the CPU with the compiled kernels (off: the torch engine, as on GPUs)."""
 
 _Result = TypeVar("_Result")
-_WORKERS: dict[int, ThreadPoolExecutor] = {}
 
 
 def use_kernels(device: torch.device) -> bool:
@@ -145,33 +144,12 @@ def _gradient_groups(blocks: list[slice], size: int, device: torch.device) -> li
 def _run_groups(
     work: Callable[[list[slice]], _Result], groups: list[list[slice]], device: torch.device
 ) -> list[_Result]:
-    """``work`` on each group of blocks; on the CPU with torch.get_num_threads() = n > 1 and
-    several groups, in min(n, groups) threads (torch releases the GIL inside its operations).
-    Each thread runs its operations single-threaded: the blocks are too small for torch's own
-    parallelism, which slows them down (784 -> 350 at batch 80: forward 99 ms on one thread,
-    154 ms with torch on two, 80 ms in two block threads). Returns the groups' results in group
-    order, whichever thread computed them."""
-    torch_threads = torch.get_num_threads()
-    n_threads = min(torch_threads, len(groups)) if device.type == "cpu" else 1
-    if n_threads < 2:
-        return [work(group) for group in groups]
-    pool = _WORKERS.get(n_threads)
-    if pool is None:
-        pool = _WORKERS[n_threads] = ThreadPoolExecutor(
-            n_threads, "snnexp-scan", initializer=torch.set_num_threads, initargs=(1,)
-        )
-    results = list(pool.map(_without_grad(work), groups))
-    torch.set_num_threads(torch_threads)
-    return results
-
-
-def _sum_in_order(partials: list[torch.Tensor]) -> torch.Tensor:
-    """partials[0] + partials[1] + ... added one after the other (a fixed order of additions,
-    unlike a reduction kernel, whose order may depend on the thread count)."""
-    total = partials[0]
-    for partial in partials[1:]:
-        total = total + partial
-    return total
+    """``work`` on each group of blocks under torch.no_grad(), in worker threads that run torch
+    single-threaded (:func:`snnexp.functional.threads.map_single_threaded`): the blocks are too
+    small for torch's own parallelism, which slows them down (784 -> 350 at batch 80: forward
+    99 ms on one thread, 154 ms with torch on two, 80 ms in two block threads). Returns the
+    groups' results in group order, whichever thread computed them."""
+    return map_single_threaded(_without_grad(work), groups, device)
 
 
 class SpikeRule(Protocol):
@@ -444,7 +422,7 @@ def scan_gradients(
 
         blocks = _blocks(n_batch, n_out, x.device)
     groups = _gradient_groups(blocks, n_batch * n_out * n_in, x.device)
-    grad_w = _sum_in_order(_run_groups(accumulate, groups, x.device))
+    grad_w = sum_in_order(_run_groups(accumulate, groups, x.device))
     grad_inputs = None
     if grad_x is not None:
         grad_inputs = torch.zeros_like(x).scatter_(1, order, grad_x)

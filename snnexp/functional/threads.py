@@ -1,0 +1,63 @@
+"""Work split among CPU threads in parts fixed by the work, never by the thread count.
+
+torch's CPU kernels decide by themselves how to share a sum among their threads, so the last
+bits of, e.g., a weight gradient depend on the number of threads. Code that must give bitwise
+the same result with any thread count splits its work into parts fixed by the shapes alone,
+runs each part single-threaded (in a pool of worker threads; torch releases the GIL inside its
+operations) and adds the parts' results in their order (:func:`sum_in_order`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+import torch
+
+_Part = TypeVar("_Part")
+_Result = TypeVar("_Result")
+WORKERS: dict[int, ThreadPoolExecutor] = {}
+"""The worker pools by size, each thread running torch single-threaded."""
+
+
+def map_single_threaded(
+    work: Callable[[_Part], _Result], parts: Sequence[_Part], device: torch.device
+) -> list[_Result]:
+    """``work`` on each part, its results in the parts' order, whichever thread computed them.
+
+    On the CPU every part runs with torch single-threaded; with torch.get_num_threads() = n > 1
+    and several parts, in min(n, parts) worker threads at once, else one after the other in
+    this thread. torch's thread count is one setting for the whole process, so it is 1 while
+    the parts run and n again afterwards. On a GPU the parts are queued one after the other.
+    Grad mode is that of the calling thread.
+    """
+    if device.type != "cpu":
+        return [work(part) for part in parts]
+    torch_threads = torch.get_num_threads()
+    n_threads = min(torch_threads, len(parts))
+    torch.set_num_threads(1)
+    try:
+        if n_threads < 2:
+            return [work(part) for part in parts]
+        pool = WORKERS.get(n_threads)
+        if pool is None:
+            pool = WORKERS[n_threads] = ThreadPoolExecutor(n_threads, "snnexp-worker")
+        grad_enabled = torch.is_grad_enabled()
+
+        def run(part: _Part) -> _Result:
+            with torch.set_grad_enabled(grad_enabled):
+                return work(part)
+
+        return list(pool.map(run, parts))
+    finally:
+        torch.set_num_threads(torch_threads)
+
+
+def sum_in_order(partials: Sequence[torch.Tensor]) -> torch.Tensor:
+    """partials[0] + partials[1] + ... added one after the other (a fixed order of additions,
+    unlike a reduction kernel, whose order may depend on the thread count)."""
+    total = partials[0]
+    for partial in partials[1:]:
+        total = total + partial
+    return total

@@ -45,13 +45,18 @@ def _by_part(work: Any, rows: int, device: torch.device) -> list[Any]:
     return map_single_threaded(work, row_parts(rows), device)
 
 
+def _joined(parts: list[torch.Tensor]) -> torch.Tensor:
+    """The parts' rows in order (a single part as it is, without a copy)."""
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
 class _Linear(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(x, weight)
         rows = x.reshape(-1, x.shape[-1])
         parts = _by_part(lambda p: rows[p] @ weight, len(rows), x.device)
-        return torch.cat(parts).view(*x.shape[:-1], weight.shape[1])
+        return _joined(parts).view(*x.shape[:-1], weight.shape[1])
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
@@ -65,7 +70,7 @@ class _Linear(torch.autograd.Function):
             return (g @ weight.t() if want_x else None, rows[p].t() @ g if want_w else None)
 
         results = _by_part(part, len(rows), x.device)
-        grad_x = torch.cat([r[0] for r in results]).view(x.shape) if want_x else None
+        grad_x = _joined([r[0] for r in results]).view(x.shape) if want_x else None
         grad_w = sum_in_order([r[1] for r in results]) if want_w else None
         return grad_x, grad_w
 
@@ -97,7 +102,7 @@ class _Conv2d(torch.autograd.Function):
         parts = _by_part(
             lambda p: F.conv2d(x[p], weight, bias, stride, padding, 1, groups), len(x), x.device
         )
-        return torch.cat(parts)
+        return _joined(parts)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
@@ -122,7 +127,7 @@ class _Conv2d(torch.autograd.Function):
             )
 
         results = _by_part(part, len(x), x.device)
-        grad_x = torch.cat([r[0] for r in results]) if mask[0] else None
+        grad_x = _joined([r[0] for r in results]) if mask[0] else None
         grad_w = sum_in_order([r[1] for r in results]) if mask[1] else None
         grad_b = sum_in_order([r[2] for r in results]) if mask[2] else None
         return grad_x, grad_w, grad_b, None

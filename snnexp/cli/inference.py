@@ -75,22 +75,27 @@ def inference(
     setup_logging()
     saved = load_saved_network(results_dir, epoch, device)
     model_cfg = saved.cfg.model
-    time_stepped = rule_of(saved.cfg).time_stepped
-    if time_stepped and simulator == "stepped":
+    rule = rule_of(saved.cfg)
+    if rule.scores and simulator == "stepped":
+        kind = "time-stepped already" if rule.time_stepped else "an ANN"
         raise click.BadParameter(
-            f"the network of this run is time-stepped already (learning.rule "
-            f"{saved.cfg.learning.rule}); --simulator chooses how first-spike networks are "
-            "evaluated",
+            f"the network of this run is {kind} (learning.rule {rule.name}); --simulator "
+            "chooses how first-spike networks are evaluated",
             param_hint="--simulator",
         )
-    simulator = "exact" if time_stepped else simulator or model_cfg.simulator
+    simulator = "exact" if rule.scores else simulator or model_cfg.simulator
     dt = dt or model_cfg.dt
     sim_time = sim_time or model_cfg.sim_time
     if simulator == "stepped" and dt >= sim_time:
         raise click.BadParameter(
             f"must be shorter than the simulated time {sim_time}", param_hint="--dt"
         )
-    runs = [("exact", f"time-stepped, {steps_of(sim_time, dt)} steps" if time_stepped else "exact")]
+    label = "exact"
+    if rule.time_stepped:
+        label = f"time-stepped, {steps_of(sim_time, dt)} steps"
+    elif rule.analog:
+        label = "ANN"
+    runs = [("exact", label)]
     if simulator == "stepped":
         runs.append(("stepped", f"stepped dt={dt:g} sim_time={sim_time:g}"))
     for name, label in runs:

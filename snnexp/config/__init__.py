@@ -39,10 +39,12 @@ from snnexp.config.parse import (
 )
 from snnexp.config.problems import ConfigError
 from snnexp.config.schema import (
+    ANALOG_RULES,
     BIAS_SYNAPSES,
     DATASET_SHAPES,
     IMAGE_SHAPES,
     SCOPES,
+    SCORE_RULES,
     SIGN_MODES,
     TIME_STEPPED_RULES,
     DatasetConfig,
@@ -60,6 +62,8 @@ __all__ = [
     "SCOPES",
     "SIGN_MODES",
     "TIME_STEPPED_RULES",
+    "ANALOG_RULES",
+    "SCORE_RULES",
     "ConfigError",
     "DatasetConfig",
     "ExperimentConfig",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from snnexp.choices import FIRST_SPIKE_BLOCK, READOUTS, RESETS
 from snnexp.config.keys import value_at
@@ -36,6 +36,9 @@ from snnexp.config.schema import (
     n_steps,
 )
 from snnexp.rules import LEARNING_RULES
+
+if TYPE_CHECKING:
+    from snnexp.graph.spec import GraphSpec
 
 # validation
 
@@ -329,6 +332,9 @@ def _check_rule_fit(cfg: ExperimentConfig, problems: Problems) -> None:
     if spec.time_stepped:
         _check_time_stepped(cfg, problems)
         return
+    if spec.analog:
+        _check_analog(cfg, problems)
+        return
     family = f"time-stepped rules ({', '.join(TIME_STEPPED_RULES)})"
     misfits = (
         ("learning.loss.type", spec.losses),
@@ -408,6 +414,57 @@ def _check_time_stepped(cfg: ExperimentConfig, problems: Problems) -> None:
     _check_adaptive(cfg, problems)
     _check_sequence(cfg, problems, steps)
     _check_thread_independent(cfg, problems)
+
+
+def _check_analog(cfg: ExperimentConfig, problems: Problems) -> None:
+    """An ANN (learning.rule ann): the ReLU network of a feed-forward graph of blocks, fed the
+    intensities that a latency (or direct) code stands for."""
+    rule = cfg.learning.rule
+    if problems.usable("model.blocks") and not cfg.model.blocks:
+        problems.add(
+            "model.blocks",
+            f"learning.rule {rule!r} trains the ReLU network of a graph of blocks (conv2d, "
+            "pooling, flatten, dropout, linear, neurons = ReLU, the last neurons block = the "
+            "scores); give model.blocks, e.g. as in experiment_configs/mnist_lenet5_ann.yaml",
+        )
+    encoding = cfg.dataset.encoding.type
+    if problems.usable("dataset.encoding.type") and encoding not in ("latency", "direct"):
+        problems.add(
+            "dataset.encoding.type",
+            f"an ANN reads the intensities a latency code stands for, not {encoding!r} spikes; "
+            "use latency or direct",
+        )
+    if problems.usable("dataset.name") and cfg.dataset.name == SEQUENTIAL_DATASET:
+        problems.add(
+            "dataset.name",
+            f"{SEQUENTIAL_DATASET!r} is presented pixel by pixel and needs a time-stepped rule; "
+            "an ANN takes mnist",
+        )
+    loss = cfg.learning.loss
+    if problems.usable("learning.loss.type") and loss.type != "cross_entropy":
+        problems.add(
+            "learning.loss.type",
+            f"learning.rule {rule!r} trains with cross_entropy on the scores, not {loss.type!r}",
+        )
+    if problems.usable("learning.loss.rate_regularization") and loss.rate_regularization:
+        problems.add(
+            "learning.loss.rate_regularization",
+            f"regularises firing rates; an ANN (learning.rule {rule!r}) has none: set it to 0",
+        )
+
+
+def _check_analog_graph(graph: GraphSpec, rule: str, problems: Problems) -> None:
+    """An ANN's graph is feed-forward: no delays, no recurrent neurons blocks."""
+    for name, block in graph.blocks.items():
+        delayed = block.type == "delay" or any(edge.delay for edge in block.inputs)
+        recurrent = block.type == "neurons" and block.params.get("recurrent")
+        if delayed or recurrent:
+            what = "a delay" if delayed else "recurrent: true"
+            problems.add(
+                "model.blocks",
+                f"block {name!r} has {what}; learning.rule {rule!r} trains a feed-forward "
+                "network computed once per sample, without time: remove it",
+            )
 
 
 def _check_thread_independent(cfg: ExperimentConfig, problems: Problems) -> None:
@@ -506,7 +563,10 @@ def _check_blocks(cfg: ExperimentConfig, problems: Problems) -> None:
             problems.note(message)
         return
     exact = [b for b in graph.blocks.values() if b.type == FIRST_SPIKE_BLOCK]
-    if spec.time_stepped and exact:
+    if spec.analog and not exact:
+        _check_analog_graph(graph, rule, problems)
+        return
+    if spec.scores and exact:
         problems.add(
             "model.blocks",
             f"{FIRST_SPIKE_BLOCK} blocks are exact first-spike layers, trained by learning.rule "

@@ -24,6 +24,9 @@ FIRST_SPIKE_TAU_RATIOS = {
 }
 """tau_mem / tau_syn that each exact first-spike rule requires."""
 TIME_STEPPED_RULES = tuple(name for name, rule in LEARNING_RULES.items() if rule.time_stepped)
+ANALOG_RULES = tuple(name for name, rule in LEARNING_RULES.items() if rule.analog)
+SCORE_RULES = tuple(name for name, rule in LEARNING_RULES.items() if rule.scores)
+"""Rules whose label outputs are scores (time-stepped and analog networks)."""
 SEQUENTIAL_DATASET = "sequential_mnist"
 SEQUENCE_LENGTH = 784
 """Sequential MNIST presents one pixel per step."""

@@ -10,7 +10,7 @@ import torch
 from snnexp.data.encoding import SpikeEncoder
 from snnexp.dtypes import DTYPES
 from snnexp.functional.surrogate import Surrogate
-from snnexp.graph.blocks import BLOCK_TYPES, NEURON_PARAMETERS, BuildContext
+from snnexp.graph.blocks import BLOCK_TYPES, NEURON_PARAMETERS, Block, BuildContext
 from snnexp.graph.network import GraphNetwork
 from snnexp.graph.spec import GraphSpec, parse_blocks
 
@@ -26,12 +26,12 @@ def neuron_defaults(neuron: NeuronConfig) -> dict[str, Any]:
 
 def input_shape(cfg: ExperimentConfig) -> tuple[int, ...]:
     """The shape of one step of input: (channels, height, width) for image datasets encoded
-    per pixel (time-stepped rules), else (inputs,)."""
+    per pixel (time-stepped and analog rules), else (inputs,)."""
     from snnexp.config import DATASET_SHAPES, IMAGE_SHAPES
     from snnexp.rules import LEARNING_RULES
 
     dataset = cfg.dataset
-    if not LEARNING_RULES[cfg.learning.rule].time_stepped:
+    if not LEARNING_RULES[cfg.learning.rule].scores:
         return (DATASET_SHAPES[dataset.name][0],)
     if dataset.encoding.type == "threshold_crossing":
         return (2 * dataset.encoding.thresholds,)
@@ -52,10 +52,11 @@ def graph_spec(cfg: ExperimentConfig) -> GraphSpec:
     )
 
 
-def build_graph_network(
-    cfg: ExperimentConfig, steps: int, generator: torch.Generator | None = None
-) -> GraphNetwork:
-    """The graph network of ``cfg`` simulated for ``steps`` steps of ``model.dt``."""
+def build_blocks(
+    cfg: ExperimentConfig, generator: torch.Generator | None = None
+) -> tuple[GraphSpec, dict[str, Block]]:
+    """The checked graph of ``cfg`` and its block modules, their weights drawn from
+    ``generator`` block by block in config order."""
     model = cfg.model
     spec = graph_spec(cfg)
     dtype = DTYPES[model.dtype]
@@ -68,6 +69,15 @@ def build_graph_network(
         if reset is not None:
             reset(generator)
         blocks[name] = module
+    return spec, blocks
+
+
+def build_graph_network(
+    cfg: ExperimentConfig, steps: int, generator: torch.Generator | None = None
+) -> GraphNetwork:
+    """The graph network of ``cfg`` simulated for ``steps`` steps of ``model.dt``."""
+    model = cfg.model
+    spec, blocks = build_blocks(cfg, generator)
     return GraphNetwork(
         spec,
         blocks,

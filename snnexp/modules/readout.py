@@ -123,9 +123,14 @@ class SteppedReadoutNetwork(nn.Module):
 
     @torch.no_grad()
     def record(self, input_times: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Every step of a few samples (for rasters and membrane traces):
-        ``(steps, batch, n)`` tensors keyed as in ``simulate``, plus ``scores``."""
-        scores, _, traces = self.simulate(input_times, record=True)
+        """Every step of a few samples (for rasters and membrane traces), in evaluation mode
+        (no dropout): ``(steps, batch, n)`` tensors keyed as in ``simulate``, plus ``scores``."""
+        training = self.training
+        self.eval()
+        try:
+            scores, _, traces = self.simulate(input_times, record=True)
+        finally:
+            self.train(training)
         recorded = {name: torch.cat(parts) for name, parts in traces.items()}
         recorded["scores"] = scores
         return recorded

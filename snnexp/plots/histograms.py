@@ -108,7 +108,7 @@ def plot_spike_time_histograms(
 
 def jobs(run: Run) -> list[FigureJob]:
     """First-spike runs: ``spike_time_histograms_<split>`` of every split."""
-    if run.time_stepped:
+    if run.scores:
         return []
     return [
         FigureJob(

@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from snnexp.choices import SPLITS
-from snnexp.config import TIME_STEPPED_RULES
+from snnexp.config import SCORE_RULES, TIME_STEPPED_RULES
 from snnexp.plots.io import config_value, label_outputs, read_outputs, savepoint_dirs
 from snnexp.plots.style import TIME_LABEL, class_names
 from snnexp.run.files import CHECKPOINT_FILE, outputs_file
@@ -92,22 +92,28 @@ class Run:
 
     @property
     def time_stepped(self) -> bool:
-        """Whether the run is a time-stepped (BPTT) one: its label outputs are scores."""
+        """Whether the run is a time-stepped (BPTT) one: spikes in steps, scores as outputs."""
         return self.value("learning.rule") in TIME_STEPPED_RULES
+
+    @property
+    def scores(self) -> bool:
+        """Whether the run's label outputs are scores (time-stepped and analog networks), not
+        first spike times."""
+        return self.value("learning.rule") in SCORE_RULES
 
     @property
     def output_name(self) -> str:
         """File-stem stem of the sorted label-output figures."""
-        return "output_scores" if self.time_stepped else "output_times"
+        return "output_scores" if self.scores else "output_times"
 
     @property
     def output_label(self) -> str:
-        return SCORE_LABEL if self.time_stepped else OUTPUT_TIME_LABEL
+        return SCORE_LABEL if self.scores else OUTPUT_TIME_LABEL
 
     @property
     def undecided_label(self) -> str:
         """Heading of the confusion matrices' column of samples without a prediction."""
-        return TIE_LABEL if self.time_stepped else NO_SPIKE_LABEL
+        return TIE_LABEL if self.scores else NO_SPIKE_LABEL
 
     @property
     def dt(self) -> float:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from snnexp.config import TIME_STEPPED_RULES, steps_of
+from snnexp.config import ANALOG_RULES, TIME_STEPPED_RULES, steps_of
 from snnexp.plots.comparison import panels
 from snnexp.plots.confusion import (
     accuracy_summary,
@@ -33,11 +33,17 @@ def config_caption(config: dict[str, Any], accuracies: dict[str, float]) -> str:
     sizes = [value(config, "model.n_inputs", "?"), *value(config, "model.layer_sizes", [])]
     rule = value(config, "learning.rule", "?")
     time_stepped = rule in TIME_STEPPED_RULES
+    if rule in ANALOG_RULES:
+        neurons = ["ReLU units"]
+    elif time_stepped:
+        neurons = _time_stepped_neurons(config)
+    else:
+        neurons = _first_spike_neurons(config)
     parts = [
         f"dataset {value(config, 'dataset.name', '?')}",
         "network " + "-".join(str(s) for s in sizes),
         f"rule {rule}",
-        *(_time_stepped_neurons(config) if time_stepped else _first_spike_neurons(config)),
+        *neurons,
         f"loss {value(config, 'learning.loss.type', '?')}",
         f"{value(config, 'learning.optimizer.type', '?')} "
         f"lr {value(config, 'learning.optimizer.lr', '?')}"
@@ -175,7 +181,7 @@ def jobs(run: Run) -> list[FigureJob]:
             split_name=SPLIT_NAMES[split],
             yin_yang=yin_yang,
             title=run.heading,
-            quantity="read-out scores" if run.time_stepped else "output spike times",
+            quantity="read-out scores" if run.scores else "output spike times",
             ylabel=run.output_label,
             undecided=run.undecided_label,
         )

@@ -296,7 +296,7 @@ def jobs(run: Run) -> list[FigureJob]:
             logger.info("no samples in the %s outputs: skipping the Yin-Yang maps", split)
             continue
         split_jobs = _split_jobs(run, split, outputs)
-        found += split_jobs[:1] if run.time_stepped else split_jobs
+        found += split_jobs[:1] if run.scores else split_jobs
     return found
 
 
@@ -320,7 +320,7 @@ def _split_jobs(run: Run, split: str, outputs: dict[str, np.ndarray]) -> list[Fi
             functools.partial(plot_time_difference_map, samples, times, labels, title=title),
         ),
     ]
-    if run.time_stepped:
+    if run.scores:
         return found
     hidden = hidden_layers(outputs)
     if not hidden:

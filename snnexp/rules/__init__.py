@@ -3,9 +3,10 @@
 A rule (``learning.rule``) says which network is trained and how: the exact first-spike rules
 train :class:`~snnexp.modules.first_spike.FirstSpikeNetwork` on exact spike times and their exact
 gradients (:mod:`.first_spike`); BPTT trains a time-stepped stack or graph of blocks with
-surrogate gradients (:mod:`.bptt`). What acts around the optimizer step is a plug-in of the
-trainer, independent of the rule: weight bumping (:mod:`.weight_bumping`) and DEEP R rewiring
-(:mod:`.deep_r`), see :mod:`.plugin`.
+surrogate gradients (:mod:`.bptt`); ``ann`` trains the ReLU network of a graph of blocks, the
+network that ANN -> SNN conversion starts from (:mod:`.ann`). What acts around the optimizer
+step is a plug-in of the trainer, independent of the rule: weight bumping
+(:mod:`.weight_bumping`) and DEEP R rewiring (:mod:`.deep_r`), see :mod:`.plugin`.
 
 This module does not import torch: the config reads the rules' names and needs from it. A new
 rule is one module with ``build_network(cfg, generator, training)`` and ``build_loss(cfg)`` plus
@@ -23,10 +24,11 @@ from types import ModuleType
 class LearningRule:
     """What the config, the trainer and the figures need to know about a rule.
 
-    ``module`` implements it (``build_network``, ``build_loss``); ``losses`` are the
-    ``learning.loss.type`` values it trains with; ``tau_ratio`` the tau_mem / tau_syn its exact
-    math requires (None: any); ``rewiring`` whether it needs learning.rewiring.connectivity;
-    ``fixes`` what to change when training with it diverges.
+    ``module`` implements it (``build_network``, ``build_loss``); ``time_stepped`` whether its
+    network is simulated step by step, ``analog`` whether it is an ANN (no spikes, no time);
+    ``losses`` are the ``learning.loss.type`` values it trains with; ``tau_ratio`` the
+    tau_mem / tau_syn its exact math requires (None: any); ``rewiring`` whether it needs
+    learning.rewiring.connectivity; ``fixes`` what to change when training with it diverges.
     """
 
     name: str
@@ -37,6 +39,13 @@ class LearningRule:
     tau_ratio: float | None = None
     rewiring: bool = False
     fixes: str = ""
+    analog: bool = False
+
+    @property
+    def scores(self) -> bool:
+        """Whether its label outputs are scores (time-stepped and analog networks), not first
+        spike times."""
+        return self.time_stepped or self.analog
 
     def implementation(self) -> ModuleType:
         """The module that builds the rule's network and loss."""
@@ -92,6 +101,16 @@ LEARNING_RULES: dict[str, LearningRule] = {
             losses=READOUT_LOSSES,
             rewiring=True,
             fixes=BPTT_FIXES,
+        ),
+        LearningRule(
+            "ann",
+            "an artificial network of the blocks (ReLU units), trained by backpropagation",
+            "snnexp.rules.ann",
+            time_stepped=False,
+            losses=("cross_entropy",),
+            fixes="lower learning.optimizer.lr, or continue from an earlier savepoint with a "
+            "lower learning rate",
+            analog=True,
         ),
     )
 }

@@ -80,7 +80,7 @@ class WeightBumping(TrainerPlugin):
     def __init__(self, context: PluginContext) -> None:
         cfg = context.cfg
         self.settings = cfg.training.weight_bumping
-        self.active = self.settings.enabled and not LEARNING_RULES[cfg.learning.rule].time_stepped
+        self.active = self.settings.enabled and not LEARNING_RULES[cfg.learning.rule].scores
         self.model = context.model
         self.mask_of = context.synapse_mask
         self.state = BumpState(self.settings.value)

@@ -10,6 +10,7 @@ import torch
 
 from snnexp.config import ExperimentConfig
 from snnexp.errors import SnnexpError
+from snnexp.graph.analog import AnalogNetwork
 from snnexp.graph.network import GraphNetwork
 from snnexp.losses.readout import ReadoutLoss
 from snnexp.losses.spike_time import SpikeTimeLoss
@@ -36,7 +37,7 @@ def rule_of(cfg: ExperimentConfig) -> LearningRule:
 
 def build_network(
     cfg: ExperimentConfig, generator: torch.Generator | None = None, training: bool = True
-) -> FirstSpikeNetwork | TimeSteppedNetwork | GraphNetwork:
+) -> FirstSpikeNetwork | TimeSteppedNetwork | GraphNetwork | AnalogNetwork:
     """The network that ``cfg``'s learning rule trains, weights drawn from ``generator``:
     first-spike layers for the first-spike rules, a :class:`TimeSteppedNetwork` (or a
     :class:`GraphNetwork` where ``model.blocks`` is given) for BPTT. ``training=False`` builds

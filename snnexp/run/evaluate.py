@@ -31,11 +31,24 @@ class EvalResult:
 def evaluate(
     model: torch.nn.Module, loss_fn: Loss, split: EncodedSplit, batch_size: int
 ) -> EvalResult:
-    """Loss (mean over samples) and accuracy of ``model`` on ``split``, in batches.
+    """Loss (mean over samples) and accuracy of ``model`` on ``split``, in batches, with the
+    model in evaluation mode (no dropout; its mode is restored afterwards).
 
     ``outputs`` are the label spike times (first-spike networks) or the read-out scores
-    (time-stepped networks), ``hidden`` the hidden layers' spike times or spike counts.
+    (time-stepped and analog networks), ``hidden`` the hidden layers' spike times or spike
+    counts.
     """
+    training = model.training
+    model.eval()
+    try:
+        return _evaluate(model, loss_fn, split, batch_size)
+    finally:
+        model.train(training)
+
+
+def _evaluate(
+    model: torch.nn.Module, loss_fn: Loss, split: EncodedSplit, batch_size: int
+) -> EvalResult:
     outputs, losses = [], []
     hidden: list[list[torch.Tensor] | None] = []
     sums: list[torch.Tensor | float | None] = []

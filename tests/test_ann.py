@@ -164,3 +164,13 @@ def test_shipped_ann_configs_build(name):
     assert isinstance(network, AnalogNetwork)
     scores, _ = network(torch.full((2, 784), 1.0))
     assert scores.shape == (2, 10)
+
+
+def test_the_summary_caption_names_the_blocks_of_a_graph(ann_run):
+    import yaml
+
+    from snnexp.plots.summary import config_caption
+
+    config = yaml.safe_load((ann_run / "config.yaml").read_text())
+    caption = config_caption(config, {})
+    assert "network hidden > relu > drop > fc > out; rule ann; ReLU units" in caption

@@ -41,7 +41,7 @@ def config_caption(config: dict[str, Any], accuracies: dict[str, float]) -> str:
         neurons = _first_spike_neurons(config)
     parts = [
         f"dataset {value(config, 'dataset.name', '?')}",
-        "network " + "-".join(str(s) for s in sizes),
+        _network_text(value(config, "model.blocks", []) or [], sizes),
         f"rule {rule}",
         *neurons,
         f"loss {value(config, 'learning.loss.type', '?')}",
@@ -70,6 +70,18 @@ def _first_spike_neurons(config: dict[str, Any]) -> list[str]:
         f"threshold {value(config, 'model.neuron.threshold', '?')}",
         f"weight bumping {bumping}",
     ]
+
+
+def _network_text(blocks: list[Any], sizes: list[Any]) -> str:
+    """'network 4-120-3' for a stack; for a graph of blocks its blocks' names (or types) in
+    config order: 'network conv1 > pool1 > ...'."""
+    if not blocks:
+        return "network " + "-".join(str(size) for size in sizes)
+    names = [
+        str(block.get("name") or block.get("type", "?")) if isinstance(block, dict) else "?"
+        for block in blocks
+    ]
+    return "network " + " > ".join(names)
 
 
 def _time_stepped_neurons(config: dict[str, Any]) -> list[str]:

@@ -18,7 +18,7 @@ import torch
 _Part = TypeVar("_Part")
 _Result = TypeVar("_Result")
 WORKERS: dict[int, ThreadPoolExecutor] = {}
-"""The worker pools by size, each thread running torch single-threaded."""
+"""The worker pools by size (their parts run while torch is set to one thread)."""
 
 
 def map_single_threaded(

@@ -8,6 +8,7 @@ from torch import nn
 
 from snnexp.choices import READOUTS
 from snnexp.data.encoding import SpikeEncoder
+from snnexp.modules.modes import evaluation_mode
 from snnexp.modules.weight_products import WeightProducts
 
 CHUNK_STEPS = 100
@@ -125,12 +126,8 @@ class SteppedReadoutNetwork(nn.Module):
     def record(self, input_times: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every step of a few samples (for rasters and membrane traces), in evaluation mode
         (no dropout): ``(steps, batch, n)`` tensors keyed as in ``simulate``, plus ``scores``."""
-        training = self.training
-        self.eval()
-        try:
+        with evaluation_mode(self):
             scores, _, traces = self.simulate(input_times, record=True)
-        finally:
-            self.train(training)
         recorded = {name: torch.cat(parts) for name, parts in traces.items()}
         recorded["scores"] = scores
         return recorded

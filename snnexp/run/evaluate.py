@@ -8,6 +8,7 @@ import torch
 
 from snnexp.data import EncodedSplit
 from snnexp.losses import Loss
+from snnexp.modules.modes import evaluation_mode
 
 MAX_SAVED_HIDDEN_VALUES = 5_000_000
 
@@ -38,12 +39,8 @@ def evaluate(
     (time-stepped and analog networks), ``hidden`` the hidden layers' spike times or spike
     counts.
     """
-    training = model.training
-    model.eval()
-    try:
+    with evaluation_mode(model):
         return _evaluate(model, loss_fn, split, batch_size)
-    finally:
-        model.train(training)
 
 
 def _evaluate(

@@ -1,11 +1,19 @@
 """The `snnexp` command: parse, call, print. No science here.
 
 One module per command (``train``, ``inference``, ``evaluate`` for ``eval``, ``continue_run``
-for ``continue``, ``export``, ``data``); each registers itself on the group :func:`main` of
-:mod:`snnexp.cli.shared` when imported here.
+for ``continue``, ``export``, ``convert``, ``data``); each registers itself on the group
+:func:`main` of :mod:`snnexp.cli.shared` when imported here.
 """
 
-from snnexp.cli import continue_run, data, evaluate, export, inference, train  # noqa: F401 (register)
+from snnexp.cli import (  # noqa: F401 (register)
+    continue_run,
+    convert,
+    data,
+    evaluate,
+    export,
+    inference,
+    train,
+)
 from snnexp.cli.shared import main
 
 __all__ = ["main"]

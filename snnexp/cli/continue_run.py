@@ -18,6 +18,7 @@ from snnexp.cli.shared import (
     report_savepoint,
     run_outcome,
     setup_logging,
+    tensorboard_option,
     threads_option,
     with_overrides,
 )
@@ -44,6 +45,7 @@ LATEST = "latest"
 @data_dir_option
 @threads_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@tensorboard_option
 @friendly_errors
 def continue_command(
     results_dir: Path,
@@ -52,6 +54,7 @@ def continue_command(
     device: str | None,
     data_dir: Path | None,
     quiet: bool,
+    tensorboard: bool,
 ) -> None:
     """Resume training from the latest complete state or from savepoint EPOCH, and train on to
     SAVEPOINTS.
@@ -85,7 +88,7 @@ def continue_command(
         else:
             source, checkpoint = f"savepoint {epoch_dir.name}", load_checkpoint(epoch_dir)
         start = int(checkpoint["epoch"])
-        cfg = with_overrides(read_run_config(run_dir), device, None)
+        cfg = with_overrides(read_run_config(run_dir), device, None, tensorboard)
         targets = parse_epochs(savepoints) if savepoints else savepoint_epochs(cfg.training)
         targets = [target for target in targets if target > start]
         if not targets and not savepoints:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from snnexp.cli.shared import friendly_errors, logger, main, setup_logging
+from snnexp.cli.shared import data_dir_option, friendly_errors, logger, main, setup_logging
 from snnexp.errors import SnnexpError
 from snnexp.run.files import FIGURES_FOLDER
 from snnexp.run.results import resolve_savepoint
@@ -37,6 +37,13 @@ from snnexp.run.results import resolve_savepoint
     metavar="NAME",
     help="Draw only this figure (file stem, e.g. confusion_test); repeatable.",
 )
+@click.option(
+    "--tensorboard",
+    is_flag=True,
+    help="Also write the savepoint's statistics (history, weights, spikes on validation "
+    "samples; ANN vs SNN for a converted run) to <run>/tensorboard/.",
+)
+@data_dir_option
 @friendly_errors
 def eval_command(
     results_dir: Path,
@@ -45,6 +52,8 @@ def eval_command(
     out: Path | None,
     fmt: str,
     only: tuple[str, ...],
+    tensorboard: bool,
+    data_dir: Path | None,
 ) -> None:
     """Draw the paper-style figures of a savepoint from saved data (never retrains).
 
@@ -53,6 +62,7 @@ def eval_command(
       snnexp eval experiment_results/yin_yang_2026-11-24_10-31-07 --epoch 300
       snnexp eval experiment_results/yin_yang_2026-11-24_10-31-07 --format pdf --only summary
       snnexp eval experiment_results/yin_yang_2026-11-24_10-31-07 --all-epochs --out figs
+      snnexp eval experiment_results/yin_yang_2026-11-24_10-31-07 --tensorboard
     """
     from snnexp.plots import check_figure_names, figure_names, render_figures
     from snnexp.run.results import list_savepoints
@@ -61,6 +71,10 @@ def eval_command(
     if all_epochs and epoch is not None:
         raise click.UsageError("give either --epoch or --all-epochs")
     run_dir, epoch_dir = resolve_savepoint(results_dir, epoch)
+    if tensorboard:
+        from snnexp.run.tensorboard import log_savepoint, writer_class
+
+        writer_class()
     epoch_dirs = list(list_savepoints(run_dir).values()) if all_epochs else [epoch_dir]
     selection = list(only) or None
     names = {folder: figure_names(run_dir, folder) for folder in epoch_dirs} if selection else {}
@@ -85,6 +99,9 @@ def eval_command(
             wanted = [name for name in selection if name in names[folder]]
         for path in render_figures(run_dir, folder, out_dir, fmt=fmt, only=wanted):
             logger.info("wrote %s", path)
+        if tensorboard:
+            written = log_savepoint(run_dir, folder, data_dir)
+            logger.info("wrote the TensorBoard statistics of %s to %s", folder.name, written)
 
 
 def _is_writable(folder: Path) -> bool:

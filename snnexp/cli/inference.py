@@ -15,6 +15,7 @@ from snnexp.cli.shared import (
     threads_option,
 )
 from snnexp.config import steps_of
+from snnexp.conversion.summary import read_conversion
 
 
 @main.command()
@@ -98,6 +99,10 @@ def inference(
     runs = [("exact", label)]
     if simulator == "stepped":
         runs.append(("stepped", f"stepped dt={dt:g} sim_time={sim_time:g}"))
+    conversion = read_conversion(saved.run_dir)
+    if conversion is not None:
+        label = f"SNN ({conversion['code']}, {steps_of(sim_time, dt)} steps)"
+        runs = [("exact", label), ("analog", "ANN it was converted from")]
     for name, label in runs:
         result = evaluate_saved(
             saved, split, simulator=name, dt=dt, sim_time=sim_time, data_dir=data_dir

@@ -130,8 +130,13 @@ def parse_epochs(values: tuple[str, ...]) -> list[int]:
         ) from error
 
 
-def with_overrides(cfg: ExperimentConfig, device: str | None, seed: int | None) -> ExperimentConfig:
+def with_overrides(
+    cfg: ExperimentConfig, device: str | None, seed: int | None, tensorboard: bool = False
+) -> ExperimentConfig:
+    """``cfg`` with the command line's --device, --seed and --tensorboard."""
     training = cfg.training
+    if tensorboard:
+        training = dataclasses.replace(training, tensorboard=True)
     if device is not None:
         training = dataclasses.replace(training, device=device)
     if seed is not None:
@@ -160,6 +165,14 @@ data_dir_option = click.option(
     default=None,
     help="Data root of the MNIST family, files in <DIR>/MNIST/raw/ (default: dataset.root, "
     "then $SNNEXP_DATA, then ./data).",
+)
+
+
+tensorboard_option = click.option(
+    "--tensorboard",
+    is_flag=True,
+    help="Write TensorBoard statistics to <run>/tensorboard/ (as training.tensorboard: true; "
+    "needs pip install 'snnexp[tensorboard]'). View: tensorboard --logdir experiment_results",
 )
 
 

@@ -17,6 +17,7 @@ from snnexp.cli.shared import (
     report_savepoint,
     run_outcome,
     setup_logging,
+    tensorboard_option,
     threads_option,
     with_overrides,
 )
@@ -58,6 +59,7 @@ from snnexp.run.results import atomic_write_text, make_run_dir
 @data_dir_option
 @threads_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@tensorboard_option
 @friendly_errors
 def train(
     config: Path,
@@ -67,6 +69,7 @@ def train(
     settings: tuple[str, ...],
     data_dir: Path | None,
     quiet: bool,
+    tensorboard: bool,
 ) -> None:
     """Train the network described by CONFIG (a YAML file).
 
@@ -79,7 +82,7 @@ def train(
     from snnexp.run.trainer import Trainer, savepoint_epochs
 
     setup_logging()
-    cfg = with_overrides(load_config(config, settings), device, seed)
+    cfg = with_overrides(load_config(config, settings), device, seed, tensorboard)
     trainer = Trainer(cfg, progress=not quiet, data_dir=data_dir)
     run_dir = make_run_dir(results_dir, cfg.name or config.stem)
     trainer.run_dir = run_dir

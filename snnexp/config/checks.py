@@ -393,7 +393,7 @@ def _check_time_stepped(cfg: ExperimentConfig, problems: Problems) -> None:
             problems.add(
                 "model.readout",
                 f"{model.readout!r} needs a spiking label layer (model.output: spiking); a "
-                "membrane output is read as max_membrane or mean_membrane",
+                "membrane output is read as max_membrane, mean_membrane or final_membrane",
             )
     if not problems.usable("model.dt", "model.sim_time"):
         return
@@ -588,5 +588,5 @@ def _check_blocks(cfg: ExperimentConfig, problems: Problems) -> None:
         problems.add(
             "model.readout",
             f"{model.readout!r} needs a spiking label layer; the last block has spiking: false, "
-            "which is read as max_membrane or mean_membrane",
+            "which is read as max_membrane, mean_membrane or final_membrane",
         )

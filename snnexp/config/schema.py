@@ -87,7 +87,7 @@ class DatasetConfig:
 class NeuronConfig:
     """Neuron parameters. First-spike rules use the current-based LIF ``synaptic`` neuron with
     tau_syn, tau_mem, threshold, leak (the resting potential E_L) and g_leak. Time-stepped (BPTT)
-    networks use ``type`` (leaky, synaptic, alif, alpha, lapicque), the time constants in the
+    networks use ``type`` (leaky, synaptic, alif, alpha, lapicque, iaf), the time constants in the
     units of model.dt, the threshold, the reset (subtract / zero) and refractory steps; alif
     adds tau_adapt and adapt_strength (LSNN's beta), lapicque uses resistance and capacitance
     (tau_mem = R C). learn_tau makes the time constants trainable, per_neuron_tau gives each
@@ -117,7 +117,8 @@ class ModelConfig:
     ``recurrent`` (all-to-all) with feed-forward ``delays`` (in steps); ``adaptive_neurons``
     says how many neurons of an alif layer adapt (empty: all). The label layer is ``spiking``
     or a non-spiking ``membrane`` integrator, read out as spike_count, max_membrane,
-    mean_membrane or first_spike over the last ``readout_steps`` steps (null: all).
+    mean_membrane, final_membrane or first_spike over the last ``readout_steps`` steps (null:
+    all).
     ``weight_init`` normal draws N(weight_mean, weight_std^2); uniform_fan_in draws
     U(-1/sqrt(n_in), 1/sqrt(n_in)) as torch.nn.Linear does.
 
@@ -268,7 +269,9 @@ class TrainingConfig:
     that much training (null or 0: only at savepoints and on a stop signal).
     ``thread_independent``: time-stepped (BPTT) networks compute their products with trained
     weights in parts fixed by the shapes, so that a run is bitwise the same with any number of
-    CPU threads (first-spike rules always are)."""
+    CPU threads (first-spike rules always are). ``tensorboard``: write per-epoch statistics
+    (loss, accuracy, lr, weight histograms, spike counts and first spike times per layer) to
+    ``<run>/tensorboard/`` (optional dependency tensorboard)."""
 
     epochs: int = 300
     batch_size: int = 150
@@ -282,6 +285,7 @@ class TrainingConfig:
     seeds: SeedConfig = field(default_factory=SeedConfig)
     device: str = "auto"
     thread_independent: bool = False
+    tensorboard: bool = False
 
 
 @dataclass

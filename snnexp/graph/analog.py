@@ -7,6 +7,11 @@ that the latency code stands for (as with ``dataset.encoding.type: direct``), ea
 
     a = max(0, x),
 
+or, with the block's ``clamp`` beta > 0, the clamped ReLU of the TensorFlow SNN toolbox's
+``ttfs_clamped`` code (Keras' ``relu(x, threshold=beta)``),
+
+    a = x if x > beta else 0,
+
 and the label layer (the last ``neurons`` block) passes its input through as the scores. Such a
 network is the starting point of ANN -> SNN conversion, where each ReLU becomes a population of
 spiking neurons whose rate (or first spike time) codes a.
@@ -60,7 +65,8 @@ class AnalogNetwork(nn.Module):
             elif name == self.spec.output:
                 values[name] = x.reshape(batch, -1)
             else:
-                values[name] = torch.relu(x)
+                clamp = self.spec.blocks[name].params["clamp"]
+                values[name] = x * (x > clamp) if clamp else torch.relu(x)
         return values
 
     def forward(self, input_times: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:

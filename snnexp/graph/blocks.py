@@ -128,6 +128,10 @@ class Linear(Block, WeightProducts):
         y = self.product(x.flatten(1), self.weight)
         return y if self.bias is None else self.with_bias(y, self.bias)
 
+    def fan_out(self, in_shape: Shape) -> torch.Tensor:
+        """The synapses out of each input ``in_shape``: every input reaches every feature."""
+        return torch.full(in_shape, float(self.weight.shape[1]), dtype=self.weight.dtype)
+
     def bias_current(self, first_step: int, steps: int) -> torch.Tensor:
         """s_t W_s for steps ``first_step ..``: ``(steps, 1, features)``."""
         spikes = latency_spike_train(self.bias_times.unsqueeze(0), self.dt, first_step, steps)
@@ -173,6 +177,17 @@ class Conv2d(Block, WeightProducts):
             if self.bias is not None:
                 self.bias.uniform_(-bound, bound, generator=generator)
 
+    def fan_out(self, in_shape: Shape) -> torch.Tensor:
+        """The synapses out of each input position ``in_shape`` (the outputs it reaches:
+        fewer at the borders and with strides), the gradient of the sum of a convolution with
+        unit weights."""
+        ones = torch.ones((1, *in_shape), dtype=self.weight.dtype, requires_grad=True)
+        with torch.enable_grad():
+            unit = torch.ones_like(self.weight, requires_grad=False)
+            total = F.conv2d(ones, unit, None, self.stride, self.padding, 1, self.groups).sum()
+            (grad,) = torch.autograd.grad(total, ones)
+        return grad[0]
+
     def apply(self, x: torch.Tensor) -> torch.Tensor:
         """The convolution of ``(n, C, H, W)`` inputs, computed in the channels-last layout
         (on CPUs faster for the many samples of a chunk of steps), returned in the usual one."""
@@ -201,6 +216,64 @@ class Pool2d(Block):
 
     def extra_repr(self) -> str:
         return f"{self.kind}, kernel={self.kernel}, stride={self.stride}"
+
+
+class GatedMaxPool2d(Block):
+    """Max pooling of spike trains gated by the most active input (Rueckauer et al. 2017,
+    section 2.2.5): in each kernel x kernel window the output of step t is the spike of the
+    input with the most spikes in steps 0 .. t (the first of equals), so the output's rate
+    approaches the largest input rate, where plain max pooling of spikes would pass the union
+    of all inputs' spikes. On rates (an ANN, ``apply``) it is max pooling."""
+
+    stateful = True
+
+    def __init__(self, kernel: int, stride: int | None) -> None:
+        super().__init__()
+        self.kernel, self.stride = kernel, stride or kernel
+
+    def apply(self, x: torch.Tensor) -> torch.Tensor:
+        return F.max_pool2d(x, self.kernel, self.stride)
+
+    def run(
+        self, x: torch.Tensor, state: Any, first_step: int, record: bool = False
+    ) -> tuple[torch.Tensor, Any, Trace]:
+        """Spikes ``(steps, batch, C, H, W)`` -> the gated spikes of each window; the state is
+        the spike count of every input so far."""
+        counts = torch.zeros_like(x[0]) if state is None else state
+        outputs = []
+        for spikes in x:
+            counts = counts + spikes.detach()
+            pooled, index = F.max_pool2d(counts, self.kernel, self.stride, return_indices=True)
+            picked = spikes.flatten(2).gather(2, index.flatten(2))
+            outputs.append(picked.view_as(pooled))
+        return torch.stack(outputs), counts, {}
+
+    def extra_repr(self) -> str:
+        return f"kernel={self.kernel}, stride={self.stride}"
+
+
+class Hold(Block):
+    """The running maximum of the input over the steps, y_t = max(y_{t-1}, x_t): after a
+    neuron's first spike its output stays 1, so the synapses behind it carry a step current
+    (the time-to-first-spike code of Rueckauer & Liu 2018, where a neuron that fired at t_j
+    adds w_ij (t - t_j) to the membrane of its target by time t). On values (an ANN) the
+    identity."""
+
+    stateful = True
+
+    def apply(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def run(
+        self, x: torch.Tensor, state: Any, first_step: int, record: bool = False
+    ) -> tuple[torch.Tensor, Any, Trace]:
+        """Step by step (torch's cummax over the steps is slow on CPUs)."""
+        running = x[0] if state is None else torch.maximum(state, x[0])
+        held = [running]
+        for value in x[1:]:
+            running = torch.maximum(running, value)
+            held.append(running)
+        return torch.stack(held), running, {}
 
 
 class Flatten(Block):
@@ -384,6 +457,9 @@ class BlockType:
     exact: bool = False
     """A block of the exact first-spike rules: built by them (:mod:`snnexp.rules.first_spike`)
     from the per-layer lists it fills, not by the time-stepped graph (``build`` unused)."""
+    in_cycles: bool = True
+    """Whether it may be part of a cycle (run step by step); blocks that keep a state over the
+    steps only run whole chunks."""
 
 
 def _same(shape: Shape, _p: Mapping[str, Any]) -> Shape:
@@ -437,13 +513,34 @@ BLOCK_TYPES: dict[str, BlockType] = {
         )
         for kind in ("avg", "max", "sum")
     },
+    "gated_max_pool2d": BlockType(
+        {"kernel": REQUIRED, "stride": None},
+        _pool_shape,
+        lambda p, ctx: GatedMaxPool2d(p["kernel"], p["stride"]),
+        "max pooling of spike trains gated by the input with the most spikes so far",
+        in_cycles=False,
+    ),
+    "hold": BlockType(
+        {},
+        _same,
+        lambda p, ctx: Hold(),
+        "the running maximum of its input (a step current)",
+        in_cycles=False,
+    ),
     "flatten": BlockType({}, lambda shape, p: (math.prod(shape),), lambda p, ctx: Flatten(), ""),
     "dropout": BlockType({"p": 0.5}, _same, lambda p, ctx: Dropout(p["p"]), "dropout"),
     "neurons": BlockType(
-        {**dict.fromkeys(NEURON_PARAMETERS, REQUIRED), "recurrent": False, "spiking": True},
+        {
+            **dict.fromkeys(NEURON_PARAMETERS, REQUIRED),
+            "recurrent": False,
+            "spiking": True,
+            "clamp": 0.0,
+        },
         _same,
         _build_neurons,
-        "time-stepped neurons (defaults from model.neuron)",
+        "time-stepped neurons (defaults from model.neuron); in an ANN a ReLU, clamped to 0 "
+        "below `clamp` (for ttfs_clamped conversion; spiking neurons ignore it)",
+        checks={"clamp": (non_negative_number, "a number >= 0")},
     ),
     "delay": BlockType(
         {"steps": 1}, _same, lambda p, ctx: Identity(), "its input, `steps` steps later"

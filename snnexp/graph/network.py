@@ -72,6 +72,28 @@ def _total(parts: list[Sequence_], steps: int) -> Sequence_:
     return total
 
 
+@dataclass
+class SynapticEvents:
+    """Synaptic operations per sample into one weighted block whose input is a sequence (not a
+    constant): ``total`` sums x_t times the fan-out of each input over the steps (spike trains:
+    one operation per spike and synapse), ``onsets`` counts each input that turned on once (held
+    inputs of the time-to-first-spike code, where each neuron's one spike starts a step
+    current), both ``(batch,)``."""
+
+    total: torch.Tensor | float = 0.0
+    onsets: torch.Tensor | float = 0.0
+    last: torch.Tensor | None = None
+
+    def add(self, x: torch.Tensor, fan_out: torch.Tensor) -> None:
+        """Take in a chunk ``(steps, batch, *in_shape)`` of the block's input."""
+        fan_out = fan_out.to(x.device, x.dtype)
+        self.total = self.total + (x.sum(0) * fan_out).flatten(1).sum(1)
+        before = torch.zeros_like(x[0]) if self.last is None else self.last
+        rises = (x - torch.cat([before.unsqueeze(0), x[:-1]])).clamp(min=0)
+        self.onsets = self.onsets + (rises.sum(0) * fan_out).flatten(1).sum(1)
+        self.last = x[-1]
+
+
 class GraphNetwork(SteppedReadoutNetwork, WeightProducts):
     """A graph of blocks fed by a spike encoder, read out from its last block.
 
@@ -108,6 +130,7 @@ class GraphNetwork(SteppedReadoutNetwork, WeightProducts):
             n for n in self.neuron_blocks if n != spec.output and self.blocks[n].spiking
         ]
         self._plans: dict[tuple[str, tuple[str, ...]], _CyclePlan] = {}
+        self.synaptic_events: dict[str, SynapticEvents] | None = None
 
     def encode(
         self, input_times: torch.Tensor, first: int, length: int, generator: torch.Generator
@@ -183,6 +206,11 @@ class GraphNetwork(SteppedReadoutNetwork, WeightProducts):
     def _run_block(self, name: str, x: Sequence_, run: _Run) -> Sequence_:
         """A block outside any cycle, over the whole chunk."""
         block = self.blocks[name]
+        if self.synaptic_events is not None and not isinstance(x, Constant):
+            fan_out = getattr(block, "fan_out", None)
+            if fan_out is not None:
+                events = self.synaptic_events.setdefault(name, SynapticEvents())
+                events.add(x, fan_out(self.spec.blocks[name].in_shape))
         if isinstance(x, Constant) and not (block.stateful or block.timed):
             return Constant(block.apply(x.value))
         y, run.states[name], trace = block.run(

@@ -141,6 +141,16 @@ def parse_blocks(
         raise GraphError(problems)
     graph = GraphSpec(input_shape, blocks, output)
     graph.schedule = _schedule(blocks)
+    for component in graph.schedule:
+        if graph.cyclic(component):
+            for name in component:
+                if not BLOCK_TYPES[blocks[name].type].in_cycles:
+                    problems.append(
+                        f"{labels[name]}: a {blocks[name].type} block keeps a state over the "
+                        "steps and cannot be part of a cycle; move it out of the cycle"
+                    )
+    if problems:
+        raise GraphError(problems)
     return graph
 
 

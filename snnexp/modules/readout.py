@@ -23,17 +23,28 @@ class Readout:
     """Accumulates the label layer's outputs over the read-out window into one score per class.
 
     spike_count: number of spikes; max_membrane / mean_membrane: max / mean of v over the
-    window; first_spike: -t_first / xi with t_first = sum_t t f_t + T (1 - sum_t f_t) and the
-    first-spike indicator f_t = z_t prod_{s<t} (1 - z_s) (differentiable through the
-    surrogate; T, the window's end, for no spike).
+    window; final_membrane: v at the window's last step (of a non-leaky integrator: the sum of
+    its input, the read-out of converted networks); first_spike: -t_first / xi with
+    t_first = sum_t t f_t + T (1 - sum_t f_t) and the first-spike indicator
+    f_t = z_t prod_{s<t} (1 - z_s) (differentiable through the surrogate; T, the window's end,
+    for no spike).
+
+    ``by_step`` (not for first_spike) also keeps the scores the read-out would give if the
+    window ended after each of its steps: ``step_scores()`` ``(steps, batch, classes)``.
     """
 
-    def __init__(self, kind: str, start: int, end: int, dt: float, xi: float) -> None:
+    def __init__(
+        self, kind: str, start: int, end: int, dt: float, xi: float, by_step: bool = False
+    ) -> None:
         if kind not in READOUTS:
             raise ValueError(f"unknown read-out {kind!r}; available: {', '.join(READOUTS)}")
+        if by_step and kind == "first_spike":
+            raise ValueError("the first_spike read-out has no scores per step")
         self.kind, self.start, self.end, self.dt, self.xi = kind, start, end, dt, xi
         self.total: torch.Tensor | None = None
         self.not_yet: torch.Tensor | None = None
+        self.by_step: list[torch.Tensor] | None = [] if by_step else None
+        self.seen = 0
 
     def add(self, outputs: torch.Tensor, first_step: int) -> None:
         """Take in the label layer's outputs of steps ``first_step ..``."""
@@ -45,6 +56,12 @@ class Readout:
         if self.kind == "first_spike":
             self._add_first_spikes(window, first_step + lo)
             return
+        if self.by_step is not None:
+            self.by_step.append(self._running(window))
+        self.seen += len(window)
+        if self.kind == "final_membrane":
+            self.total = window[-1]
+            return
         part = window.amax(dim=0) if self.kind == "max_membrane" else window.sum(dim=0)
         if self.total is None:
             self.total = part
@@ -52,6 +69,27 @@ class Readout:
             self.total = torch.maximum(self.total, part)
         else:
             self.total = self.total + part
+
+    def _running(self, window: torch.Tensor) -> torch.Tensor:
+        """The scores after each step of ``window`` (``self.total`` not yet updated)."""
+        if self.kind == "final_membrane":
+            return window.detach().clone()
+        if self.kind == "max_membrane":
+            running = window.detach().cummax(dim=0).values
+            return running if self.total is None else torch.maximum(running, self.total.detach())
+        running = window.detach().cumsum(dim=0)
+        if self.total is not None:
+            running = running + self.total.detach()
+        if self.kind == "mean_membrane":
+            steps = torch.arange(1, len(window) + 1, device=window.device) + self.seen
+            running = running / steps.reshape(-1, *[1] * (window.dim() - 1)).to(window.dtype)
+        return running
+
+    def step_scores(self) -> torch.Tensor:
+        """``(steps, batch, classes)``: the scores had the window ended after each step."""
+        if not self.by_step:
+            raise RuntimeError("this read-out kept no scores per step")
+        return torch.cat(self.by_step)
 
     def _add_first_spikes(self, window: torch.Tensor, first_step: int) -> None:
         if self.total is None:
@@ -97,11 +135,18 @@ class SteppedReadoutNetwork(nn.Module):
         self.xi = xi
         self.chunk_steps = chunk_steps
         self.generator: torch.Generator | None = None
+        self.keep_step_scores = False
+        self.last_readout: Readout | None = None
 
     def new_readout(self) -> Readout:
         """An empty read-out over the last ``readout_steps`` steps."""
         start = self.steps - self.readout_steps
-        return Readout(self.readout, start, self.steps, self.encoder.dt, self.xi)
+        readout = Readout(
+            self.readout, start, self.steps, self.encoder.dt, self.xi, self.keep_step_scores
+        )
+        if self.keep_step_scores:
+            self.last_readout = readout
+        return readout
 
     def simulate(
         self, input_times: torch.Tensor, record: bool = False
@@ -113,6 +158,23 @@ class SteppedReadoutNetwork(nn.Module):
         """Input spike times ``(batch, n_values)`` -> (scores, [hidden spike counts, ...])."""
         scores, hidden, _ = self.simulate(input_times)
         return scores, hidden
+
+    @torch.no_grad()
+    def scores_by_step(
+        self, input_times: torch.Tensor
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The read-out's scores had the simulation ended after each step of the read-out
+        window ``(steps, batch, classes)`` (one simulation gives the accuracy against the
+        number of steps) and the hidden spike counts of the whole run, in evaluation mode."""
+        self.keep_step_scores = True
+        try:
+            with evaluation_mode(self):
+                _, hidden, _ = self.simulate(input_times)
+            assert self.last_readout is not None
+            return self.last_readout.step_scores(), hidden
+        finally:
+            self.keep_step_scores = False
+            self.last_readout = None
 
     def use_fixed_partition(self) -> None:
         """Compute every product with trained weights in parts fixed by the shapes

@@ -27,6 +27,10 @@ figures are drawn. Figure names (file stems) by family:
   and cycles)
 - ``feature_maps`` (conv graphs): ``feature_maps`` (per image-shaped neurons block of a traced
   test sample: spikes per channel over time, and where in the first channels' maps they fell)
+- ``conversion`` (converted runs): ``conversion_accuracy_<split>`` (SNN accuracy against the
+  steps, one curve per code, the ANN as a line), ``conversion_spikes_<split>`` (spikes per
+  layer and sample), ``conversion_operations_<split>`` (synaptic operations against the ANN's
+  MACs)
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from snnexp.plots import (
     activity,
     comparison,
     confusion,
+    conversion,
     curves,
     digits,
     feature_maps,
@@ -91,6 +96,7 @@ FIGURE_FAMILIES: tuple[ModuleType, ...] = (
     comparison,
     graph,
     feature_maps,
+    conversion,
 )
 """Every figure family: a module with ``jobs(run: Run) -> list[FigureJob]``."""
 

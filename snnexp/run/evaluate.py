@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -28,24 +29,30 @@ class EvalResult:
     """For each layer not kept in ``hidden``, its mean over the samples ``(n,)``."""
 
 
+Forward = Callable[[torch.Tensor], tuple[torch.Tensor, list[torch.Tensor]]]
+"""Input spike times of a batch -> (label outputs, hidden activity per layer)."""
+
+
 @torch.no_grad()
 def evaluate(
-    model: torch.nn.Module, loss_fn: Loss, split: EncodedSplit, batch_size: int
+    model: torch.nn.Module,
+    loss_fn: Loss,
+    split: EncodedSplit,
+    batch_size: int,
+    forward: Forward | None = None,
 ) -> EvalResult:
     """Loss (mean over samples) and accuracy of ``model`` on ``split``, in batches, with the
     model in evaluation mode (no dropout; its mode is restored afterwards).
 
     ``outputs`` are the label spike times (first-spike networks) or the read-out scores
     (time-stepped and analog networks), ``hidden`` the hidden layers' spike times or spike
-    counts.
+    counts. ``forward`` replaces the model's own (to gather more from the same pass).
     """
     with evaluation_mode(model):
-        return _evaluate(model, loss_fn, split, batch_size)
+        return _evaluate(forward or model, loss_fn, split, batch_size)
 
 
-def _evaluate(
-    model: torch.nn.Module, loss_fn: Loss, split: EncodedSplit, batch_size: int
-) -> EvalResult:
+def _evaluate(model: Forward, loss_fn: Loss, split: EncodedSplit, batch_size: int) -> EvalResult:
     outputs, losses = [], []
     hidden: list[list[torch.Tensor] | None] = []
     sums: list[torch.Tensor | float | None] = []

@@ -19,6 +19,9 @@ LOCK_FILE = "run.lock"
 STAGING_SUFFIXES = (".partial", ".tmp")
 """Names of what is being written (``.<name>.<random>.partial`` folders, ``.tmp`` files)."""
 FIGURES_FOLDER = "figures"
+CONVERSION_FILE = "conversion.json"
+"""What ``snnexp convert`` measured: settings, ANN and SNN accuracy, accuracy by step, spikes
+and synaptic operations (a converted run's folder only)."""
 SAVEPOINT_NAME = re.compile(r"^epoch_(\d+)$")
 """The name of a savepoint folder, epoch_<N>."""
 

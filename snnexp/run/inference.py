@@ -88,16 +88,25 @@ def evaluate_saved(
     """Loss and accuracy of a saved network on one split of its dataset.
 
     ``simulator="stepped"`` evaluates the saved weights with the time-stepped simulator, with
-    step ``dt`` over [0, ``sim_time``] (default: the config's model.dt and model.sim_time).
+    step ``dt`` over [0, ``sim_time``] (default: the config's model.dt and model.sim_time);
+    ``simulator="analog"`` the ANN of a converted network (its ReLU twin, same weights).
     ``data_dir`` is the data root (``--data-dir``; default: dataset.root, $SNNEXP_DATA, ./data).
     """
     data = load_split(saved.cfg.dataset, split, data_dir)
     data.input_times = data.input_times.to(saved.device, DTYPES[saved.cfg.model.dtype])
     data.labels = data.labels.to(saved.device)
     model: torch.nn.Module = saved.model
+    loss_fn = saved.loss_fn
+    if simulator == "analog":
+        from snnexp.config import config_to_dict
+        from snnexp.conversion.convert import analog_view
+        from snnexp.rules.ann import build_loss
+
+        model = analog_view(config_to_dict(saved.cfg), saved.model.state_dict()).to(saved.device)
+        loss_fn = build_loss(saved.cfg)
     if simulator == "stepped":
         if not isinstance(saved.model, FirstSpikeNetwork):
             raise ValueError("the stepped simulator evaluates first-spike networks only")
         model_cfg = saved.cfg.model
         model = SteppedNetwork(saved.model, dt or model_cfg.dt, sim_time or model_cfg.sim_time)
-    return evaluate(model, saved.loss_fn, data, batch_size or saved.cfg.training.batch_size_eval)
+    return evaluate(model, loss_fn, data, batch_size or saved.cfg.training.batch_size_eval)

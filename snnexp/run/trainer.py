@@ -59,6 +59,7 @@ from snnexp.run.results import (
     write_history,
 )
 from snnexp.run.stopping import RunStopped, StopSignals, signal_name
+from snnexp.run.tensorboard import STATISTICS_SAMPLES, TensorBoardLog, writer_class
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +152,8 @@ class Trainer:
     data_dir: Path | None = None
     last_progress_plot: float = -math.inf
     stop: StopSignals = field(default_factory=StopSignals)
+    saved_splits: tuple[str, ...] = SPLITS
+    """The splits a savepoint evaluates and stores (all of them when training)."""
 
     def __post_init__(self) -> None:
         self.rule = LEARNING_RULES[self.cfg.learning.rule]
@@ -175,6 +178,9 @@ class Trainer:
         ]
         self.splits = {name: self._load(name) for name in SPLITS}
         self._evaluated: dict[str, EvalResult] = {}
+        if self.cfg.training.tensorboard:
+            writer_class()
+        self._tensorboard: TensorBoardLog | None = None
 
     def _check_initial_weights(self) -> None:
         """Weights drawn from the config must be finite (e.g. model.weight_mean 1e300 in
@@ -396,15 +402,21 @@ class Trainer:
             self._evaluated[split] = evaluate(self.model, self.loss_fn, self.splits[split], batch)
         return self._evaluated[split]
 
+    def use_evaluation(self, split: str, result: EvalResult) -> None:
+        """Take ``result``, computed elsewhere (e.g. by a conversion, with more statistics from
+        the same pass), as the evaluation of the current weights on ``split``."""
+        self._evaluated[split] = result
+
     def initial_row(self) -> dict[str, float]:
-        """History row of the untrained network (epoch 0)."""
-        train, val = self._evaluate("train"), self._evaluate("val")
+        """History row of the untrained network (epoch 0); NaN for a split the savepoints do
+        not evaluate."""
+        row: dict[str, float] = {"epoch": 0}
+        for split in ("train", "val"):
+            result = self._evaluate(split) if split in self.saved_splits else None
+            row[f"{split}_loss"] = math.nan if result is None else result.loss
+            row[f"{split}_accuracy"] = math.nan if result is None else result.accuracy
         return {
-            "epoch": 0,
-            "train_loss": train.loss,
-            "train_accuracy": train.accuracy,
-            "val_loss": val.loss,
-            "val_accuracy": val.accuracy,
+            **row,
             "lr": self.optimizer.param_groups[0]["lr"],
             "seconds": 0.0,
             **self._plugin_counts(),
@@ -414,6 +426,8 @@ class Trainer:
         """What a savepoint stores of each split for inference and plots."""
         outputs = {}
         for name, split in self.splits.items():
+            if name not in self.saved_splits:
+                continue
             result = self._evaluate(name)
             arrays: dict[str, Any] = {
                 "labels": result.labels.numpy(),
@@ -544,11 +558,25 @@ class Trainer:
             return self._run(until_epoch, set(savepoints) | {until_epoch})
 
     def _run(self, until_epoch: int, wanted: set[int]) -> list[dict[str, float]]:
+        if self.cfg.training.tensorboard and self.run_dir is not None:
+            with TensorBoardLog(self.run_dir) as self._tensorboard:
+                return self._train(until_epoch, wanted)
+        return self._train(until_epoch, wanted)
+
+    def _log_tensorboard(self) -> None:
+        """The latest history row, weights and spikes to TensorBoard (if asked for)."""
+        if self._tensorboard is None:
+            return
+        inputs = self.splits["val"].input_times[:STATISTICS_SAMPLES]
+        self._tensorboard.epoch(self.epoch, self.history[-1], self.model, inputs, self.cfg.model.dt)
+
+    def _train(self, until_epoch: int, wanted: set[int]) -> list[dict[str, float]]:
         self._last_state_written = time.monotonic()
         if not self.history:
             self.history.append(self.initial_row())
             if self.run_dir is not None:
                 self.save()
+            self._log_tensorboard()
             self._stop_between_epochs(saved=True)
         bar = tqdm(
             range(self.epoch, until_epoch),
@@ -583,6 +611,7 @@ class Trainer:
                 self.save()
             elif self.run_dir is not None:
                 write_history(self.run_dir, self.history)
+            self._log_tensorboard()
             self.plot_progress(final=self.epoch == until_epoch)
             if self.epoch < until_epoch:
                 self._stop_between_epochs(saved)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from snnexp.functional.stepped.base import StepModel
 
-NEURON_MODELS = ("synaptic", "leaky", "alif", "alpha", "lapicque")
+NEURON_MODELS = ("synaptic", "leaky", "alif", "alpha", "lapicque", "iaf")
 """The registered models, in the order the documentation lists them (the first-spike neuron
 ``synaptic`` first)."""
 

@@ -1,0 +1,24 @@
+r"""Integrate-and-fire without leak: v_t = v_{t-1} + x_t - R_t (alpha = 1, g = 1).
+
+The neuron of ANN -> SNN conversion (Rueckauer et al. 2017): with the reset by subtraction its
+spike count over T steps is floor(sum_t x_t / theta) for non-negative input, so its rate
+approximates max(0, x) / theta for a constant current x.
+"""
+
+from __future__ import annotations
+
+from snnexp.functional.stepped.base import MembraneConstants, Scalar, StepModel
+from snnexp.functional.stepped.leaky import leaky_step
+
+
+def no_leak(constants: MembraneConstants) -> tuple[Scalar, Scalar]:
+    """(alpha, g) = (1, 1): the membrane keeps what it integrated."""
+    return 1.0, 1.0
+
+
+MODEL = StepModel(
+    "iaf",
+    leaky_step,
+    "integrate-and-fire without leak: v_t = v_{t-1} + x_t",
+    membrane=no_leak,
+)

@@ -16,9 +16,11 @@ from snnexp.cli.shared import (
     friendly_errors,
     logger,
     main,
+    results_dir_option,
     run_outcome,
     setup_logging,
     threads_option,
+    training_device_option,
     with_overrides,
 )
 from snnexp.config import dump_config_yaml
@@ -66,19 +68,8 @@ from snnexp.run.results import atomic_write_text, make_run_dir
     show_default=True,
     help="Comma-separated splits simulated and saved (each sample for all the steps).",
 )
-@click.option(
-    "--results-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("experiment_results"),
-    show_default=True,
-    help="Where the converted run's folder is created.",
-)
-@click.option(
-    "--device",
-    type=click.Choice(["auto", "cpu", "cuda"]),
-    default=None,
-    help="Override training.device.",
-)
+@results_dir_option
+@training_device_option
 @data_dir_option
 @threads_option
 @friendly_errors

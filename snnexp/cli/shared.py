@@ -168,6 +168,21 @@ data_dir_option = click.option(
 )
 
 
+results_dir_option = click.option(
+    "--results-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("experiment_results"),
+    show_default=True,
+    help="Where the timestamped result folder is created.",
+)
+
+training_device_option = click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default=None,
+    help="Override training.device (auto = CUDA when available).",
+)
+
 tensorboard_option = click.option(
     "--tensorboard",
     is_flag=True,

@@ -15,10 +15,12 @@ from snnexp.cli.shared import (
     logger,
     main,
     report_savepoint,
+    results_dir_option,
     run_outcome,
     setup_logging,
     tensorboard_option,
     threads_option,
+    training_device_option,
     with_overrides,
 )
 from snnexp.config import dump_config_yaml, load_config
@@ -29,19 +31,8 @@ from snnexp.run.results import atomic_write_text, make_run_dir
 
 @main.command()
 @click.argument("config", type=click.Path(path_type=Path, dir_okay=False))
-@click.option(
-    "--results-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("experiment_results"),
-    show_default=True,
-    help="Where the timestamped result folder is created.",
-)
-@click.option(
-    "--device",
-    type=click.Choice(["auto", "cpu", "cuda"]),
-    default=None,
-    help="Override training.device (auto = CUDA when available).",
-)
+@results_dir_option
+@training_device_option
 @click.option(
     "--seed",
     type=click.IntRange(0, 2**32 - 1),

@@ -215,6 +215,13 @@ def test_ttfs_clamped_needs_an_ann_with_clamped_relus_and_the_other_codes_refuse
     times = torch.rand(50, 4, generator=torch.Generator().manual_seed(2)).double() + 0.15
     hidden = twin.activations(times)["relu1"]
     assert ((hidden == 0) | (hidden > 0.1)).all() and (hidden > 0).any()
+    # ... and after normalisation in the units of lambda (beta / lambda): the same scores
+    model, normalised, times = converted("ttfs_clamped", steps=20, ann=clamped)
+    ann = build_network(config_from_dict(clamped), torch.Generator().manual_seed(3))
+    ann.eval()
+    torch.testing.assert_close(normalised(times)[0], ann(times)[0])
+    clamp = next(b for b in model.spec.blocks.values() if b.name == "relu1").params["clamp"]
+    assert clamp != 0.1  # beta / lambda
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ import torch
 from snnexp.config import ExperimentConfig, config_from_dict, config_to_dict
 from snnexp.conversion.codes import CODES, Code, neuron_settings, spiking_blocks
 from snnexp.conversion.normalize import activation_scale, weight_factors
-from snnexp.data import EncodedSplit
+from snnexp.data import EncodedSplit, load_split
 from snnexp.errors import SnnexpError
 from snnexp.graph.analog import AnalogNetwork
 from snnexp.graph.network import GraphNetwork
@@ -219,6 +219,19 @@ def activation_scales(
     }
 
 
+def with_normalised_clamps(
+    spiking: Mapping[str, Any], scales: Mapping[str, float]
+) -> dict[str, Any]:
+    """The converted config with each clamp beta_l of a clamped ReLU in the units of the
+    normalised activations, beta_l / lambda_l (the ANN twin of the normalised weights then gives
+    the ANN's scores: x > beta_l <=> x / lambda_l > beta_l / lambda_l)."""
+    spiking = copy.deepcopy(dict(spiking))
+    for block in spiking["model"]["blocks"]:
+        if block.get("clamp"):
+            block["clamp"] = block["clamp"] / scales[block["name"]]
+    return spiking
+
+
 def hidden_neurons(spec: GraphSpec) -> list[str]:
     """The neurons blocks other than the label layer, in order."""
     return [
@@ -304,12 +317,17 @@ def convert(
     """The converted network of an ANN (config and savepoint weights), normalised on the first
     ``settings.calibration_samples`` training samples and measured on ``settings.splits``."""
     spiking = spiking_config(ann_cfg, settings)
+    analog = analog_view(spiking, ann_state)
+    train = load_split(ann_cfg.dataset, "train", data_dir)
+    calibration = train.input_times[: settings.calibration_samples].to(
+        next(analog.parameters()).dtype
+    )
+    batch = spiking["training"]["batch_size_eval"]
+    scales = activation_scales(analog, calibration, settings.percentile, batch)
+    spiking = with_normalised_clamps(spiking, scales)
     snn_cfg = config_from_dict(spiking, source="<converted network>")
     trainer = Trainer(snn_cfg, progress=False, data_dir=data_dir, saved_splits=settings.splits)
-    analog = analog_view(spiking, ann_state).to(trainer.device)
-    calibration = trainer.splits["train"].input_times[: settings.calibration_samples]
-    batch = snn_cfg.training.batch_size_eval
-    scales = activation_scales(analog, calibration, settings.percentile, batch)
+    analog = analog.to(trainer.device)
     order = [(name, block.type) for name, block in analog.spec.blocks.items()]
     factors = weight_factors(order, scales, analog.spec.output)
     assert isinstance(trainer.model, GraphNetwork)

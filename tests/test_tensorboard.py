@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.cli_runs import invoke, train_run, write_config
 from tests.test_bptt_life_cycle import TINY_BPTT
@@ -53,6 +54,12 @@ def test_a_bptt_run_writes_losses_weights_and_spike_statistics_per_epoch(tmp_pat
     # first spike times lie in the simulated window
     times = events.Scalars("spikes/layer_1/first_time_mean")
     assert all(0.0 <= event.value <= TINY_BPTT["model"]["sim_time"] for event in times)
+    # the statistics draw no random numbers of the training: the same weights without them
+    plain = train_run(tmp_path, sections(TINY_BPTT), results="plain")
+    logged_run = torch.load(run_dir / "epoch_4" / "checkpoint.pt", weights_only=True)
+    plain_run = torch.load(plain / "epoch_4" / "checkpoint.pt", weights_only=True)
+    for key, value in plain_run["model"].items():
+        assert torch.equal(value, logged_run["model"][key]), key
 
 
 def test_first_spike_runs_log_their_hidden_spike_times(tmp_path):

@@ -38,7 +38,7 @@ from snnexp.run.results import atomic_write_text, make_run_dir
     "--steps",
     type=click.IntRange(min=1),
     default=None,
-    help="Simulated steps (default: 100 for rate, 60 for the ttfs codes); the accuracy after "
+    help="Simulated steps (default: 100 for rate, 50 for the ttfs codes); the accuracy after "
     "every step up to it is measured.",
 )
 @click.option(

@@ -24,8 +24,8 @@ the earlier the spike, the larger the activation (1 / t codes x / theta). Max po
 held outputs passes the earliest, i.e. the most active, input of a window. A neuron that fired
 contributes w_ij whatever its activation, so the longer the simulation, the more weakly active
 neurons count as much as strongly active ones: the accuracy rises to a plateau and then falls;
-the defaults (theta = 6, 60 steps) sit on the plateau of LeNet-5 on MNIST (`snnexp eval` of a
-converted run draws the accuracy after every step).
+the defaults (theta = 6, 50 steps) sit on the plateau of LeNet-5's validation accuracy on
+MNIST (`snnexp eval` of a converted run draws the accuracy after every step).
 
 ``ttfs_clamped`` (the TensorFlow SNN toolbox's name): the same network, converted from an ANN
 trained with clamped ReLUs a = x if x > beta else 0 (``clamp: beta`` on its neurons blocks,
@@ -69,7 +69,7 @@ CODES: dict[str, Code] = {
             "ttfs",
             "one spike per neuron, whose time codes the activation; a spike starts a step "
             "current (Rueckauer & Liu 2018)",
-            steps=60,
+            steps=50,
             threshold=6.0,
             once=True,
         ),
@@ -77,7 +77,7 @@ CODES: dict[str, Code] = {
             "ttfs_clamped",
             "ttfs of an ANN trained with clamped ReLUs (clamp on its neurons blocks), which "
             "does without the small activations that late first spikes would code",
-            steps=60,
+            steps=50,
             threshold=6.0,
             once=True,
             clamped=True,

@@ -558,10 +558,14 @@ class Trainer:
             return self._run(until_epoch, set(savepoints) | {until_epoch})
 
     def _run(self, until_epoch: int, wanted: set[int]) -> list[dict[str, float]]:
-        if self.cfg.training.tensorboard and self.run_dir is not None:
-            with TensorBoardLog(self.run_dir) as self._tensorboard:
-                return self._train(until_epoch, wanted)
-        return self._train(until_epoch, wanted)
+        if not (self.cfg.training.tensorboard and self.run_dir is not None):
+            return self._train(until_epoch, wanted)
+        self._tensorboard = TensorBoardLog(self.run_dir)
+        try:
+            return self._train(until_epoch, wanted)
+        finally:
+            self._tensorboard.close()
+            self._tensorboard = None
 
     def _log_tensorboard(self) -> None:
         """The latest history row, weights and spikes to TensorBoard (if asked for)."""

@@ -146,7 +146,7 @@ def convert_command(
                 settings.n_steps,
                 settings.theta,
                 settings.percentile,
-                settings.calibration_samples,
+                conversion.calibration_samples,
             )
             summary = conversion.summary(settings, run_dir, int(checkpoint["epoch"]))
             trainer.history = [trainer.initial_row()]

@@ -102,7 +102,8 @@ def inference(
     conversion = read_conversion(saved.run_dir)
     if conversion is not None:
         label = f"SNN ({conversion['code']}, {steps_of(sim_time, dt)} steps)"
-        runs = [("exact", label), ("analog", "ANN it was converted from")]
+        twin = "ANN it was converted from" if saved.epoch == 0 else "ReLU twin of these weights"
+        runs = [("exact", label), ("analog", twin)]
     for name, label in runs:
         result = evaluate_saved(
             saved, split, simulator=name, dt=dt, sim_time=sim_time, data_dir=data_dir

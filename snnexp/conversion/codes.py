@@ -27,6 +27,11 @@ neurons count as much as strongly active ones: the accuracy rises to a plateau a
 the defaults (theta = 6, 50 steps) sit on the plateau of LeNet-5's validation accuracy on
 MNIST (`snnexp eval` of a converted run draws the accuracy after every step).
 
+``ttfs_dyn_thresh``: the ttfs network whose neurons' thresholds are raised by the weights of
+the inputs that have not fired yet but receive positive input (theta + sum_j |w_ij| p_j(t),
+:mod:`snnexp.graph.dynamic_threshold`), so that a neuron waits for inputs that may still
+inhibit it.
+
 ``ttfs_clamped`` (the TensorFlow SNN toolbox's name): the same network, converted from an ANN
 trained with clamped ReLUs a = x if x > beta else 0 (``clamp: beta`` on its neurons blocks,
 e.g. ``experiment_configs/mnist_lenet5_ann_clamped.yaml``), so that activations too small to
@@ -52,6 +57,8 @@ class Code:
     """Each neuron fires at most once and holds its output afterwards (a step current)."""
     clamped: bool = False
     """Converts an ANN with clamped ReLUs (``clamp`` > 0 on its neurons blocks), and only such."""
+    dynamic_threshold: bool = False
+    """Thresholds raised by the weights of inputs yet to fire (``dynamic_threshold`` blocks)."""
 
 
 CODES: dict[str, Code] = {
@@ -72,6 +79,15 @@ CODES: dict[str, Code] = {
             steps=50,
             threshold=6.0,
             once=True,
+        ),
+        Code(
+            "ttfs_dyn_thresh",
+            "ttfs whose thresholds are raised by the weights of the inputs that have not fired "
+            "yet but are on their way to (Rueckauer & Liu 2018)",
+            steps=50,
+            threshold=6.0,
+            once=True,
+            dynamic_threshold=True,
         ),
         Code(
             "ttfs_clamped",
@@ -139,6 +155,8 @@ def _hidden_neurons(block: Mapping[str, Any], code: Code, steps: int) -> list[di
     if not code.once:
         return [neurons]
     neurons["refractory_steps"] = steps
+    if code.dynamic_threshold:
+        neurons["dynamic_threshold"] = True
     return [neurons, {"name": f"{name}_hold", "type": "hold"}]
 
 

@@ -26,8 +26,9 @@ from snnexp.conversion.normalize import activation_scale, weight_factors
 from snnexp.data import EncodedSplit, load_split
 from snnexp.errors import SnnexpError
 from snnexp.graph.analog import AnalogNetwork
+from snnexp.graph.build import graph_spec
 from snnexp.graph.network import GraphNetwork
-from snnexp.graph.spec import INPUT, GraphSpec
+from snnexp.graph.spec import INPUT, Edge, GraphSpec
 from snnexp.rules import ann
 from snnexp.run.evaluate import EvalResult, evaluate
 from snnexp.run.trainer import Trainer
@@ -83,6 +84,8 @@ class Conversion:
     scales: dict[str, float]
     ann_accuracy: dict[str, float]
     ann_macs_per_sample: float
+    calibration_samples: int
+    """The training samples the scales come from (at most the split's)."""
     measures: dict[str, SplitMeasures] = field(default_factory=dict)
 
     def summary(self, settings: ConversionSettings, source: Path, epoch: int) -> dict[str, Any]:
@@ -94,7 +97,7 @@ class Conversion:
             "steps": settings.n_steps,
             "threshold": settings.theta,
             "percentile": settings.percentile,
-            "calibration_samples": settings.calibration_samples,
+            "calibration_samples": self.calibration_samples,
             "scales": self.scales,
             "ann": {"accuracy": self.ann_accuracy, "macs_per_sample": self.ann_macs_per_sample},
             "snn": {
@@ -110,22 +113,25 @@ class Conversion:
 
 
 def chain_of(cfg: ExperimentConfig) -> list[dict[str, Any]]:
-    """The blocks of an ANN run, checked to be a chain (each block reads the one before it)."""
+    """The blocks of an ANN run as given in its config (names resolved, ``inputs`` left out),
+    checked to be a chain: each block reads the one before it."""
     if cfg.learning.rule != "ann":
         raise SnnexpError(
             f"this is a {cfg.learning.rule!r} run; snnexp convert takes the run of an ANN "
             "(learning.rule: ann, e.g. experiment_configs/mnist_lenet5_ann.yaml)"
         )
-    blocks = [dict(block) for block in cfg.model.blocks]
+    spec = graph_spec(cfg)
+    blocks = []
     previous = INPUT
-    for block in blocks:
-        inputs = block.get("inputs")
-        if inputs is not None and list(inputs) != [previous]:
+    for given, (name, block) in zip(cfg.model.blocks, spec.blocks.items(), strict=True):
+        if block.inputs != [Edge(previous)]:
+            sources = ", ".join(edge.source for edge in block.inputs)
             raise SnnexpError(
-                f"block {block['name']!r} reads {inputs}; snnexp convert takes a chain of "
-                "blocks, each reading the one before it"
+                f"block {name!r} reads {sources}; snnexp convert takes a chain of blocks, each "
+                "reading the one before it"
             )
-        previous = block["name"]
+        blocks.append({**{k: v for k, v in given.items() if k != "inputs"}, "name": name})
+        previous = name
     return blocks
 
 
@@ -171,6 +177,7 @@ def spiking_config(ann_cfg: ExperimentConfig, settings: ConversionSettings) -> d
     data["training"].update(
         epochs=1,
         savepoints=[1],
+        tensorboard=False,
         batch_size_eval=min(ann_cfg.training.batch_size_eval, EVALUATION_BATCH),
     )
     return data
@@ -272,6 +279,7 @@ def measure_split(
     """One simulation of ``split``: the usual evaluation and the measures by step and layer."""
     model = trainer.model
     assert isinstance(model, GraphNetwork)
+    model.count_onsets = code.once
     predictions: list[torch.Tensor] = []
     spikes: dict[str, list[torch.Tensor]] = {name: [] for name in model.hidden_blocks}
     synops: list[torch.Tensor] = []
@@ -283,13 +291,14 @@ def measure_split(
             events = model.synaptic_events
         finally:
             model.synaptic_events = None
-        predictions.append(step_scores.argmax(-1).cpu())
+        steps, batch, classes = step_scores.shape
+        flat = trainer.loss_fn.predict(step_scores.reshape(steps * batch, classes))
+        predictions.append(flat.reshape(steps, batch).cpu())
         for name, counts in zip(model.hidden_blocks, hidden, strict=True):
             spikes[name].append(counts.sum(1).cpu())
         total = torch.zeros(len(times), dtype=torch.float64)
         for block_events in events.values():
-            count = block_events.onsets if code.once else block_events.total
-            total += torch.as_tensor(count).double().cpu()
+            total += torch.as_tensor(block_events.total).double().cpu()
         synops.append(total)
         return step_scores[-1], hidden
 
@@ -329,7 +338,8 @@ def convert(
     trainer = Trainer(snn_cfg, progress=False, data_dir=data_dir, saved_splits=settings.splits)
     analog = analog.to(trainer.device)
     order = [(name, block.type) for name, block in analog.spec.blocks.items()]
-    factors = weight_factors(order, scales, analog.spec.output)
+    gain = 1.0 if settings.spike_code.once else settings.theta
+    factors = weight_factors(order, scales, analog.spec.output, gain)
     assert isinstance(trainer.model, GraphNetwork)
     scale_weights(trainer.model, analog, factors)
     loss = ann.build_loss(ann_cfg)
@@ -338,6 +348,7 @@ def convert(
         scales=scales,
         ann_accuracy={},
         ann_macs_per_sample=macs_per_sample(analog.spec),
+        calibration_samples=len(calibration),
     )
     normalised = analog_view(spiking, trainer.model.state_dict()).to(trainer.device)
     for name in trainer.saved_splits:

@@ -8,9 +8,10 @@ the layers l-1 and l gets
 
     W^l <- W^l lambda_{l-1} / lambda_l,        b^l <- b^l / lambda_l,
 
-so that a^l / lambda_l, the activation in units of the threshold, is at most 1 for all but
-(100 - P) % of the activations: an integrate-and-fire neuron with threshold 1 can fire at that
-rate (one spike per step at most). A block that is not followed by neurons before the next
+so that a^l / lambda_l is at most 1 for all but (100 - P) % of the activations: the rate of an
+integrate-and-fire neuron with threshold 1 (one spike per step at most). For a threshold theta
+(a ``gain`` of the rate code) the blocks into hidden neurons are multiplied by theta as well,
+so that the rates stay a^l / lambda_l. A block that is not followed by neurons before the next
 weighted block keeps its input's scale.
 """
 
@@ -47,23 +48,28 @@ def activation_scale(activations: torch.Tensor, p: float) -> float:
 
 
 def weight_factors(
-    order: Sequence[tuple[str, str]], scales: Mapping[str, float], label: str
+    order: Sequence[tuple[str, str]],
+    scales: Mapping[str, float],
+    label: str,
+    gain: float = 1.0,
 ) -> dict[str, tuple[float, float]]:
-    """(weight factor lambda_{l-1} / lambda_l, bias factor 1 / lambda_l) of every weighted block
-    of a chain ``order`` of (name, block type); ``scales`` holds lambda of each hidden neurons
-    block, ``label`` names the label layer (lambda = 1)."""
+    """(weight factor gain lambda_{l-1} / lambda_l, bias factor gain / lambda_l) of every
+    weighted block of a chain ``order`` of (name, block type); ``scales`` holds lambda of each
+    hidden neurons block, ``label`` names the label layer (lambda = 1, no gain)."""
     factors = {}
     scale_in = 1.0
     for k, (name, kind) in enumerate(order):
         if kind not in WEIGHTED_BLOCKS:
             continue
-        scale_out = scale_in
+        scale_out, factor = scale_in, 1.0
         for later, later_kind in order[k + 1 :]:
             if later_kind in WEIGHTED_BLOCKS:
                 break
             if later_kind == "neurons":
-                scale_out = 1.0 if later == label else scales[later]
+                hidden = later != label
+                scale_out = scales[later] if hidden else 1.0
+                factor = gain if hidden else 1.0
                 break
-        factors[name] = (scale_in / scale_out, 1.0 / scale_out)
+        factors[name] = (factor * scale_in / scale_out, factor / scale_out)
         scale_in = scale_out
     return factors

@@ -128,6 +128,10 @@ class Linear(Block, WeightProducts):
         y = self.product(x.flatten(1), self.weight)
         return y if self.bias is None else self.with_bias(y, self.bias)
 
+    def magnitude(self, x: torch.Tensor) -> torch.Tensor:
+        """x |W|: the input through the magnitudes of the weights, without bias."""
+        return self.product(x.flatten(1), self.weight.abs())
+
     def fan_out(self, in_shape: Shape) -> torch.Tensor:
         """The synapses out of each input ``in_shape``: every input reaches every feature."""
         return torch.full(in_shape, float(self.weight.shape[1]), dtype=self.weight.dtype)
@@ -177,13 +181,20 @@ class Conv2d(Block, WeightProducts):
             if self.bias is not None:
                 self.bias.uniform_(-bound, bound, generator=generator)
 
+    def magnitude(self, x: torch.Tensor) -> torch.Tensor:
+        """The convolution of ``x`` with the magnitudes of the weights, without bias."""
+        weight = self.weight.abs()
+        return F.conv2d(x, weight, None, self.stride, self.padding, 1, self.groups)
+
     def fan_out(self, in_shape: Shape) -> torch.Tensor:
         """The synapses out of each input position ``in_shape`` (the outputs it reaches:
         fewer at the borders and with strides), the gradient of the sum of a convolution with
         unit weights."""
-        ones = torch.ones((1, *in_shape), dtype=self.weight.dtype, requires_grad=True)
+        weight = self.weight.detach()
+        ones = torch.ones((1, *in_shape), dtype=weight.dtype, device=weight.device)
+        ones.requires_grad_(True)
         with torch.enable_grad():
-            unit = torch.ones_like(self.weight, requires_grad=False)
+            unit = torch.ones_like(weight)
             total = F.conv2d(ones, unit, None, self.stride, self.padding, 1, self.groups).sum()
             (grad,) = torch.autograd.grad(total, ones)
         return grad[0]
@@ -255,9 +266,9 @@ class GatedMaxPool2d(Block):
 class Hold(Block):
     """The running maximum of the input over the steps, y_t = max(y_{t-1}, x_t): after a
     neuron's first spike its output stays 1, so the synapses behind it carry a step current
-    (the time-to-first-spike code of Rueckauer & Liu 2018, where a neuron that fired at t_j
-    adds w_ij (t - t_j) to the membrane of its target by time t). On values (an ANN) the
-    identity."""
+    (the time-to-first-spike code of Rueckauer & Liu 2018: a neuron that fired in step t_j
+    adds w_ij (t - t_j + 1) to the membrane of an integrate-and-fire target by step t). On
+    values (an ANN) the identity."""
 
     stateful = True
 
@@ -535,11 +546,14 @@ BLOCK_TYPES: dict[str, BlockType] = {
             "recurrent": False,
             "spiking": True,
             "clamp": 0.0,
+            "dynamic_threshold": False,
         },
         _same,
         _build_neurons,
         "time-stepped neurons (defaults from model.neuron); in an ANN a ReLU, clamped to 0 "
-        "below `clamp` (for ttfs_clamped conversion; spiking neurons ignore it)",
+        "below `clamp` (for ttfs_clamped conversion; spiking neurons ignore it); "
+        "`dynamic_threshold`: raised by the weights of inputs yet to fire "
+        "(snnexp.graph.dynamic_threshold)",
         checks={"clamp": (non_negative_number, "a number >= 0")},
     ),
     "delay": BlockType(

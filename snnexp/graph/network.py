@@ -29,6 +29,12 @@ from snnexp.data.encoding import SpikeEncoder, intensity
 from snnexp.functional import fixed_partition
 from snnexp.functional.stepped.base import StepCoefficients, neuron_step, threshold_of
 from snnexp.graph.blocks import Block, Neurons
+from snnexp.graph.dynamic_threshold import (
+    missing_input,
+    prospective,
+    raised_threshold_current,
+    threshold_paths,
+)
 from snnexp.graph.fusion import (
     FUSION_LEVELS,
     JoinedSynapses,
@@ -74,24 +80,25 @@ def _total(parts: list[Sequence_], steps: int) -> Sequence_:
 
 @dataclass
 class SynapticEvents:
-    """Synaptic operations per sample into one weighted block whose input is a sequence (not a
-    constant): ``total`` sums x_t times the fan-out of each input over the steps (spike trains:
-    one operation per spike and synapse), ``onsets`` counts each input that turned on once (held
-    inputs of the time-to-first-spike code, where each neuron's one spike starts a step
-    current), both ``(batch,)``."""
+    """Synaptic operations per sample ``(batch,)`` into one weighted block whose input is a
+    sequence (not a constant): with ``onsets`` false each x_t times the fan-out of its input,
+    summed over the steps (spike trains: one operation per spike and synapse); with ``onsets``
+    true each input that turned on, once (held inputs of the time-to-first-spike code, where
+    a neuron's one spike starts a step current)."""
 
+    onsets: bool
     total: torch.Tensor | float = 0.0
-    onsets: torch.Tensor | float = 0.0
     last: torch.Tensor | None = None
 
     def add(self, x: torch.Tensor, fan_out: torch.Tensor) -> None:
         """Take in a chunk ``(steps, batch, *in_shape)`` of the block's input."""
-        fan_out = fan_out.to(x.device, x.dtype)
-        self.total = self.total + (x.sum(0) * fan_out).flatten(1).sum(1)
-        before = torch.zeros_like(x[0]) if self.last is None else self.last
-        rises = (x - torch.cat([before.unsqueeze(0), x[:-1]])).clamp(min=0)
-        self.onsets = self.onsets + (rises.sum(0) * fan_out).flatten(1).sum(1)
-        self.last = x[-1]
+        if self.onsets:
+            before = torch.zeros_like(x[0]) if self.last is None else self.last
+            events = (x[0] - before).clamp(min=0) + (x[1:] - x[:-1]).clamp(min=0).sum(0)
+            self.last = x[-1].clone()
+        else:
+            events = x.sum(0)
+        self.total = self.total + (events * fan_out.to(x.device, x.dtype)).flatten(1).sum(1)
 
 
 class GraphNetwork(SteppedReadoutNetwork, WeightProducts):
@@ -131,6 +138,10 @@ class GraphNetwork(SteppedReadoutNetwork, WeightProducts):
         ]
         self._plans: dict[tuple[str, tuple[str, ...]], _CyclePlan] = {}
         self.synaptic_events: dict[str, SynapticEvents] | None = None
+        self.count_onsets = False
+        self._fan_outs: dict[str, torch.Tensor] = {}
+        self.threshold_paths = threshold_paths(spec)
+        self.prospective_sources = {path.source for path in self.threshold_paths.values()}
 
     def encode(
         self, input_times: torch.Tensor, first: int, length: int, generator: torch.Generator
@@ -203,19 +214,34 @@ class GraphNetwork(SteppedReadoutNetwork, WeightProducts):
         offset = len(run.history[edge.source]) - edge.delay
         return run.joined(edge.source)[offset : offset + run.length]
 
+    def _fan_out(self, name: str) -> torch.Tensor:
+        """The fan-out of each input of weighted block ``name`` (computed once)."""
+        if name not in self._fan_outs:
+            self._fan_outs[name] = self.blocks[name].fan_out(self.spec.blocks[name].in_shape)
+        return self._fan_outs[name]
+
     def _run_block(self, name: str, x: Sequence_, run: _Run) -> Sequence_:
         """A block outside any cycle, over the whole chunk."""
         block = self.blocks[name]
         if self.synaptic_events is not None and not isinstance(x, Constant):
             fan_out = getattr(block, "fan_out", None)
             if fan_out is not None:
-                events = self.synaptic_events.setdefault(name, SynapticEvents())
-                events.add(x, fan_out(self.spec.blocks[name].in_shape))
+                if name not in self.synaptic_events:
+                    self.synaptic_events[name] = SynapticEvents(self.count_onsets)
+                self.synaptic_events[name].add(x, self._fan_out(name))
         if isinstance(x, Constant) and not (block.stateful or block.timed):
             return Constant(block.apply(x.value))
-        y, run.states[name], trace = block.run(
-            _tensor(x, run.length), run.states[name], run.first, run.record
-        )
+        current = _tensor(x, run.length)
+        path = self.threshold_paths.get(name)
+        if path is not None:
+            missing = missing_input(run.prospective[path.source], path, self.blocks)
+            current = raised_threshold_current(current, missing, run.missing.get(name))
+            run.missing[name] = missing[-1]
+        y, run.states[name], trace = block.run(current, run.states[name], run.first, run.record)
+        if name in self.prospective_sources:
+            run.prospective[name], run.fired[name] = prospective(
+                _tensor(x, run.length), y, run.fired.get(name)
+            )
         run.add_traces(name, trace)
         return y
 
@@ -507,6 +533,11 @@ class _Run:
     outputs: dict[str, Sequence_] = field(default_factory=dict)
     traces: dict[str, dict[str, list[torch.Tensor]]] = field(default_factory=dict)
     past_and_now: dict[str, torch.Tensor] = field(default_factory=dict)
+    prospective: dict[str, torch.Tensor] = field(default_factory=dict)
+    """The chunk's prospective spikes of the neurons blocks that raise dynamic thresholds."""
+    fired: dict[str, torch.Tensor] = field(default_factory=dict)
+    missing: dict[str, torch.Tensor] = field(default_factory=dict)
+    """The last step's raise of each dynamic threshold (M_{t-1} of the next chunk)."""
 
     def tensor(self, name: str) -> torch.Tensor:
         """The chunk of ``name``'s output as a ``(length, batch, *shape)`` tensor."""

@@ -60,7 +60,8 @@ PARAMETER_CHECKS: dict[str, Check] = {
     "threshold": (positive_number, "a number > 0"),
     "adapt_strength": (non_negative_number, "a number >= 0"),
     **dict.fromkeys(
-        ("bias", "recurrent", "spiking", "learn_tau", "per_neuron_tau"), (boolean, "true or false")
+        ("bias", "recurrent", "spiking", "learn_tau", "per_neuron_tau", "dynamic_threshold"),
+        (boolean, "true or false"),
     ),
     "model": (lambda v: v in NEURON_MODELS, f"one of {', '.join(NEURON_MODELS)}"),
     "reset": (lambda v: v in RESETS, f"one of {', '.join(RESETS)}"),

@@ -28,6 +28,7 @@ import torch
 
 from snnexp.errors import SnnexpError
 from snnexp.modules.first_spike import FirstSpikeNetwork
+from snnexp.modules.modes import evaluation_mode
 from snnexp.modules.readout import SteppedReadoutNetwork
 
 TENSORBOARD_FOLDER = "tensorboard"
@@ -102,8 +103,8 @@ def _exact_statistics(
 ) -> dict[str, LayerSpikes]:
     """First-spike layers fire at most once per neuron: their hidden outputs are the times
     (inf: no spike)."""
-    model.eval()
-    _, hidden = model(input_times)
+    with evaluation_mode(model):
+        _, hidden = model(input_times)
     stats = {}
     for k, times in enumerate(hidden):
         finite = torch.isfinite(times)

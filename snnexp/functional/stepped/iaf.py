@@ -1,8 +1,9 @@
 r"""Integrate-and-fire without leak: v_t = v_{t-1} + x_t - R_t (alpha = 1, g = 1).
 
-The neuron of ANN -> SNN conversion (Rueckauer et al. 2017): with the reset by subtraction its
-spike count over T steps is floor(sum_t x_t / theta) for non-negative input, so its rate
-approximates max(0, x) / theta for a constant current x.
+The neuron of ANN -> SNN conversion (Rueckauer et al. 2017): with the reset by subtraction and a
+constant current 0 <= x <= theta its spike count over T steps is floor(T x / theta) (at most one
+spike per step: above theta it fires every step), so its rate codes min(max(0, x), theta) /
+theta.
 """
 
 from __future__ import annotations

@@ -14,8 +14,15 @@ import pytest
 import torch
 
 from snnexp.config import ConfigError, config_from_dict, config_to_dict
-from snnexp.conversion.convert import ConversionSettings, analog_view, convert, spiking_config
+from snnexp.conversion.convert import (
+    ConversionSettings,
+    analog_view,
+    code_gain,
+    convert,
+    spiking_config,
+)
 from snnexp.conversion.normalize import activation_scale, percentile, weight_factors
+from snnexp.data.encoding import intensity
 from snnexp.errors import SnnexpError
 from snnexp.graph.blocks import GatedMaxPool2d, Hold
 from snnexp.graph.network import GraphNetwork
@@ -47,10 +54,12 @@ def converted(code: str, steps: int, ann: dict | None = None, **settings: object
     """(converted network, the normalised ANN, test input times) of a random one-layer ANN."""
     cfg = config_from_dict(ann or ONE_LAYER)
     state = build_network(cfg, torch.Generator().manual_seed(3)).state_dict()
-    conversion = convert(cfg, state, ConversionSettings(code=code, steps=steps, **settings))
+    chosen = ConversionSettings(code=code, steps=steps, **settings)
+    conversion = convert(cfg, state, chosen)
     model = conversion.trainer.model
     assert isinstance(model, GraphNetwork)
-    normalised = analog_view(config_to_dict(conversion.trainer.cfg), model.state_dict())
+    gain = code_gain(chosen.spike_code, chosen.theta)
+    normalised = analog_view(config_to_dict(conversion.trainer.cfg), model.state_dict(), gain)
     return model, normalised, conversion.trainer.splits["test"].input_times
 
 
@@ -90,16 +99,21 @@ def test_the_normalised_ann_has_the_anns_scores_and_activations_at_most_one():
     assert normalised.activations(calibration_times)["relu1"].max() < 1.5  # ... but close
 
 
-def test_rate_spike_counts_approach_the_activations_times_the_steps():
+@pytest.mark.parametrize("theta", [1.0, 4.0])
+def test_rate_spike_counts_approach_the_activations_times_the_steps(theta):
     """Integrate-and-fire with reset by subtraction and a constant current a fires
-    floor(T a / theta) times in T steps (at most once per step)."""
+    floor(T a / theta) times in T steps (at most once per step); the threshold is folded into
+    the normalisation, so that the rates are the normalised activations for any theta."""
     steps = 400
-    model, normalised, times = converted("rate", steps=steps)
+    model, normalised, times = converted("rate", steps=steps, threshold=theta)
     activation = normalised.activations(times)["relu1"]
     _, hidden = model(times)
     expected = torch.clamp(activation, max=1.0) * steps
     assert (hidden[0] - expected).abs().max() <= 1.0
     assert (hidden[0] > 0).sum() > 50  # the comparison is not vacuous
+    ann = build_network(config_from_dict(ONE_LAYER), torch.Generator().manual_seed(3))
+    ann.eval()
+    torch.testing.assert_close(normalised(times)[0], ann(times)[0])
 
 
 def test_ttfs_first_spike_times_follow_the_closed_form():
@@ -147,7 +161,9 @@ def test_hold_keeps_a_spike_on_across_chunks():
     assert held[:, 2].tolist() == [0, 0, 0, 0, 1, 1]
 
 
-@pytest.mark.parametrize("readout", ["final_membrane", "mean_membrane", "max_membrane"])
+@pytest.mark.parametrize(
+    "readout", ["final_membrane", "mean_membrane", "max_membrane", "spike_count"]
+)
 def test_scores_by_step_are_the_scores_of_shorter_runs(readout):
     model, _, times = converted("rate", steps=30)
     model.readout = readout
@@ -253,6 +269,13 @@ def test_convert_writes_a_run_that_infers_evaluates_and_fine_tunes(ann_run, tmp_
     assert f"SNN (rate, 40 steps): accuracy {100 * snn_accuracy:.2f} %" in result.output
     assert f"ANN it was converted from: accuracy {100 * ann_accuracy:.2f} %" in result.output
 
+    exported = tmp_path / "exported"
+    result = invoke("export", run_dir, exported, "--drop-optimizer")
+    assert result.exit_code == 0, result.output
+    assert json.loads((exported / "conversion.json").read_text()) == summary
+    result = invoke("inference", exported)
+    assert f"ANN it was converted from: accuracy {100 * ann_accuracy:.2f} %" in result.output
+
     figures = tmp_path / "figures"
     result = invoke("eval", run_dir, "--only", "conversion_accuracy_test", "--out", figures)
     assert result.exit_code == 0, result.output
@@ -290,3 +313,102 @@ def test_blocks_with_a_state_over_the_steps_cannot_be_part_of_a_cycle():
     }
     with pytest.raises(ConfigError, match="'h'\\): a hold block keeps a state over the steps"):
         config_from_dict(data)
+
+
+TWO_LAYERS = {
+    **ONE_LAYER,
+    "model": {
+        "dtype": "float64",
+        "blocks": [
+            {"name": "fc1", "type": "linear", "features": 10},
+            {"name": "relu1", "type": "neurons"},
+            {"name": "fc2", "type": "linear", "features": 8},
+            {"name": "relu2", "type": "neurons"},
+            {"name": "fc3", "type": "linear", "features": 3},
+            {"name": "out", "type": "neurons"},
+        ],
+    },
+}
+
+
+def test_dynamic_thresholds_follow_a_step_by_step_reference():
+    """theta_i(t) = theta + sum_j |w_ij| p_j(t), p_j(t) = [j has not fired before t] [its
+    input current at t > 0]; each neuron fires once, at the first t with V_i(t) >= theta_i(t)."""
+    steps, theta = 40, 2.0
+    model, _, times = converted("ttfs_dyn_thresh", steps=steps, ann=TWO_LAYERS, threshold=theta)
+    times = times[:20]
+    spikes = model.record(times)["spikes_1"]  # (steps, batch, 8) of relu2
+    inputs = intensity(times, 0.15, 2.0)
+    w1, b1 = model.blocks["fc1"].weight, model.blocks["fc1"].bias
+    w2, b2 = model.blocks["fc2"].weight, model.blocks["fc2"].bias
+    current1 = inputs @ w1 + b1
+    v1 = torch.zeros_like(current1)
+    fired1 = torch.zeros_like(current1)
+    v2 = torch.zeros(len(times), 8, dtype=torch.float64)
+    fired2 = torch.zeros_like(v2)
+    expected = []
+    for _ in range(steps):
+        prospective = (fired1 == 0).double() * (current1 > 0).double()
+        v1 = v1 + current1
+        fired1 = torch.maximum(fired1, (v1 >= theta).double())
+        v2 = v2 + fired1 @ w2 + b2
+        raised = theta + prospective @ w2.abs()
+        new = (fired2 == 0).double() * (v2 >= raised).double()
+        fired2 = fired2 + new
+        expected.append(new)
+    torch.testing.assert_close(spikes, torch.stack(expected), rtol=0, atol=0)
+    assert spikes.sum() > 10
+    plain, _, _ = converted("ttfs", steps=steps, ann=TWO_LAYERS, threshold=theta)
+    plain_spikes = plain.record(times)["spikes_1"]
+    # a raised threshold never makes a neuron fire earlier
+    first = torch.where(spikes.sum(0) > 0, spikes.argmax(0), steps)
+    plain_first = torch.where(plain_spikes.sum(0) > 0, plain_spikes.argmax(0), steps)
+    assert (first >= plain_first).all() and (first > plain_first).any()
+
+
+def test_gated_max_pooling_carries_its_counts_across_chunks():
+    spikes = (torch.rand(30, 2, 3, 4, 4, generator=torch.Generator().manual_seed(5)) < 0.4).float()
+    pool = GatedMaxPool2d(2, None)
+    whole, _, _ = pool.run(spikes, None, 0)
+    first, counts, _ = pool.run(spikes[:13], None, 0)
+    second, _, _ = pool.run(spikes[13:], counts, 13)
+    assert torch.equal(torch.cat([first, second]), whole)
+
+
+def test_synaptic_operations_count_spikes_times_fan_out():
+    """Rate: every spike into a weighted block counts its fan-out; ttfs: a held input once."""
+    model, normalised, times = converted("rate", steps=30)
+    model.synaptic_events = {}
+    _, hidden = model(times[:5])
+    events = model.synaptic_events
+    model.synaptic_events = None
+    assert set(events) == {"fc2"}  # fc1 reads the constant image: not counted
+    torch.testing.assert_close(events["fc2"].total, hidden[0].sum(1) * 3)
+    model, _, times = converted("ttfs", steps=30, threshold=2.0)
+    model.count_onsets = True
+    model.synaptic_events = {}
+    spikes = model.record(times[:5])["spikes_0"]
+    model.synaptic_events = {}
+    model.chunk_steps = 7
+    model(times[:5])
+    torch.testing.assert_close(model.synaptic_events["fc2"].total, spikes.sum((0, 2)) * 3)
+    model.synaptic_events = None
+
+
+def test_unnamed_blocks_and_inputs_written_out_convert_as_a_chain():
+    blocks = [
+        {"type": "linear", "features": 6},
+        {"type": "neurons", "inputs": "linear_0"},
+        {"type": "linear", "features": 3, "inputs": ["neurons_1"]},
+        {"type": "neurons"},
+    ]
+    ann = {**ONE_LAYER, "model": {**ONE_LAYER["model"], "blocks": blocks}}
+    spiking = spiking_config(config_from_dict(ann), ConversionSettings(code="rate"))
+    names = [block["name"] for block in spiking["model"]["blocks"]]
+    assert names == ["linear_0", "neurons_1", "linear_2", "neurons_3"]
+    branching = [*blocks[:3], {"type": "neurons", "inputs": ["linear_2", "linear_0"]}]
+    with pytest.raises((SnnexpError, ConfigError)):
+        spiking_config(
+            config_from_dict({**ann, "model": {**ann["model"], "blocks": branching}}),
+            ConversionSettings(code="rate"),
+        )

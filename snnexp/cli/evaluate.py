@@ -100,7 +100,7 @@ def eval_command(
         for path in render_figures(run_dir, folder, out_dir, fmt=fmt, only=wanted):
             logger.info("wrote %s", path)
         if tensorboard:
-            written = log_savepoint(run_dir, folder, data_dir)
+            written = log_savepoint(run_dir, folder, data_dir, history=folder == epoch_dirs[-1])
             logger.info("wrote the TensorBoard statistics of %s to %s", folder.name, written)
 
 

@@ -8,6 +8,7 @@ import click
 
 from snnexp.choices import SPLITS
 from snnexp.cli.shared import friendly_errors, logger, main, setup_logging
+from snnexp.run.files import outputs_file
 from snnexp.run.results import export_run, resolve_savepoint
 
 
@@ -17,9 +18,9 @@ from snnexp.run.results import export_run, resolve_savepoint
 @click.option("--epoch", type=int, default=None, help="Savepoint epoch (default: the latest).")
 @click.option(
     "--splits",
-    default="train,val,test",
-    show_default=True,
-    help="Comma-separated splits whose saved outputs are kept.",
+    default=None,
+    help="Comma-separated splits whose saved outputs are kept (default: every split the "
+    "savepoint has).",
 )
 @click.option(
     "--drop-optimizer",
@@ -36,7 +37,7 @@ def export_command(
     results_dir: Path,
     destination: Path,
     epoch: int | None,
-    splits: str,
+    splits: str | None,
     drop_optimizer: bool,
     drop_hidden: bool,
 ) -> None:
@@ -50,13 +51,16 @@ def export_command(
         --splits test
     """
     setup_logging()
-    chosen = [split.strip() for split in splits.split(",") if split.strip()]
+    run_dir, epoch_dir = resolve_savepoint(results_dir, epoch)
+    if splits is None:
+        chosen = [split for split in SPLITS if (epoch_dir / outputs_file(split)).is_file()]
+    else:
+        chosen = [split.strip() for split in splits.split(",") if split.strip()]
     unknown = sorted(set(chosen) - set(SPLITS))
     if unknown:
         raise click.BadParameter(
             f"unknown split(s) {', '.join(unknown)}; use train, val, test", param_hint="--splits"
         )
-    run_dir, epoch_dir = resolve_savepoint(results_dir, epoch)
     copy = export_run(
         run_dir,
         epoch_dir,

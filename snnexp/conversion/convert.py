@@ -183,11 +183,21 @@ def spiking_config(ann_cfg: ExperimentConfig, settings: ConversionSettings) -> d
     return data
 
 
-def analog_view(spiking: Mapping[str, Any], state: Mapping[str, torch.Tensor]) -> AnalogNetwork:
+def code_gain(code: Code, threshold: float) -> float:
+    """What the normalisation multiplies the blocks into hidden neurons by: the threshold for
+    the rate code (whose rates are then x / theta), 1 for the ttfs codes (whose threshold sets
+    the timing)."""
+    return 1.0 if code.once else threshold
+
+
+def analog_view(
+    spiking: Mapping[str, Any], state: Mapping[str, torch.Tensor], gain: float = 1.0
+) -> AnalogNetwork:
     """The ANN in the block layout of the converted network ``spiking`` (a config dict; ReLUs
     before the pooling that followed them, holds as identities) with the weights and biases of
     ``state``: the ANN's, or the converted network's (normalised: the same scores, since ReLU
-    and max pooling commute with positive factors and the label layer keeps its scale)."""
+    and max pooling commute with positive factors and the label layer keeps its scale; the
+    ``gain`` of the rate code, :func:`code_gain`, is divided out again)."""
     data = copy.deepcopy(dict(spiking))
     data["learning"]["rule"] = "ann"
     network = ann.build_network(config_from_dict(data, source="<converted ANN>"))
@@ -205,6 +215,16 @@ def analog_view(spiking: Mapping[str, Any], state: Mapping[str, torch.Tensor]) -
             "the config edited after training?"
         )
     network.load_state_dict(weighted, strict=False)
+    if gain != 1.0:
+        order = [(name, block.type) for name, block in network.spec.blocks.items()]
+        hidden = dict.fromkeys(hidden_neurons(network.spec), 1.0)
+        with torch.no_grad():
+            for name, (weight_factor, bias_factor) in weight_factors(
+                order, hidden, network.spec.output, gain
+            ).items():
+                network.blocks[name].weight.div_(weight_factor)
+                if network.blocks[name].bias is not None:
+                    network.blocks[name].bias.div_(bias_factor)
     return network
 
 
@@ -338,7 +358,7 @@ def convert(
     trainer = Trainer(snn_cfg, progress=False, data_dir=data_dir, saved_splits=settings.splits)
     analog = analog.to(trainer.device)
     order = [(name, block.type) for name, block in analog.spec.blocks.items()]
-    gain = 1.0 if settings.spike_code.once else settings.theta
+    gain = code_gain(settings.spike_code, settings.theta)
     factors = weight_factors(order, scales, analog.spec.output, gain)
     assert isinstance(trainer.model, GraphNetwork)
     scale_weights(trainer.model, analog, factors)
@@ -350,7 +370,7 @@ def convert(
         ann_macs_per_sample=macs_per_sample(analog.spec),
         calibration_samples=len(calibration),
     )
-    normalised = analog_view(spiking, trainer.model.state_dict()).to(trainer.device)
+    normalised = analog_view(spiking, trainer.model.state_dict(), gain).to(trainer.device)
     for name in trainer.saved_splits:
         split = trainer.splits[name]
         conversion.ann_accuracy[name] = evaluate(normalised, loss, split, batch).accuracy

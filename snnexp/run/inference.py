@@ -98,15 +98,26 @@ def evaluate_saved(
     model: torch.nn.Module = saved.model
     loss_fn = saved.loss_fn
     if simulator == "analog":
-        from snnexp.config import config_to_dict
-        from snnexp.conversion.convert import analog_view
-        from snnexp.rules.ann import build_loss
-
-        model = analog_view(config_to_dict(saved.cfg), saved.model.state_dict()).to(saved.device)
-        loss_fn = build_loss(saved.cfg)
+        model, loss_fn = relu_twin(saved)
     if simulator == "stepped":
         if not isinstance(saved.model, FirstSpikeNetwork):
             raise ValueError("the stepped simulator evaluates first-spike networks only")
         model_cfg = saved.cfg.model
         model = SteppedNetwork(saved.model, dt or model_cfg.dt, sim_time or model_cfg.sim_time)
     return evaluate(model, loss_fn, data, batch_size or saved.cfg.training.batch_size_eval)
+
+
+def relu_twin(saved: SavedNetwork) -> tuple[torch.nn.Module, Loss]:
+    """The ANN of a converted network (the ReLU network its weights stand for) and its loss."""
+    from snnexp.config import config_to_dict
+    from snnexp.conversion.codes import CODES
+    from snnexp.conversion.convert import analog_view, code_gain
+    from snnexp.conversion.summary import read_conversion
+    from snnexp.rules.ann import build_loss
+
+    summary = read_conversion(saved.run_dir)
+    if summary is None:
+        raise ResultsError(f"{saved.run_dir} is not a converted run (no conversion.json)")
+    gain = code_gain(CODES[summary["code"]], float(summary["threshold"]))
+    twin = analog_view(config_to_dict(saved.cfg), saved.model.state_dict(), gain)
+    return twin.to(saved.device), build_loss(saved.cfg)

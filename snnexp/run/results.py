@@ -44,6 +44,7 @@ from snnexp.errors import DISK_FULL, ResultsError
 from snnexp.run.files import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
+    CONVERSION_FILE,
     FIGURES_FOLDER,
     HISTORY_FILE,
     LOG_FILE,
@@ -370,7 +371,7 @@ def export_run(
     destination.parent.mkdir(parents=True, exist_ok=True)
     staging = staging_dir(destination.parent, f".{destination.name}.")
     try:
-        for name in (CONFIG_FILE, LOG_FILE, PROGRESS_FILE):
+        for name in (CONFIG_FILE, LOG_FILE, PROGRESS_FILE, CONVERSION_FILE):
             if (run_dir / name).is_file():
                 shutil.copy2(run_dir / name, staging / name)
         target = staging / epoch_dir.name

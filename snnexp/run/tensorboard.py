@@ -194,10 +194,12 @@ class TensorBoardLog:
         self.writer.flush()
 
 
-def log_savepoint(run_dir: Path, epoch_dir: Path, data_dir: Path | None = None) -> Path:
-    """The statistics of a saved savepoint (``snnexp eval RUN --tensorboard``): the history up
-    to it, its weights, the spikes of its network on validation samples and, for a converted
-    run, ANN and SNN accuracy. Returns the TensorBoard folder."""
+def log_savepoint(
+    run_dir: Path, epoch_dir: Path, data_dir: Path | None = None, history: bool = True
+) -> Path:
+    """The statistics of a saved savepoint (``snnexp eval RUN --tensorboard``): with
+    ``history`` the history up to it, its weights, the spikes of its network on validation
+    samples and, for a converted run, ANN and SNN accuracy. Returns the TensorBoard folder."""
     from snnexp.conversion.summary import read_conversion
     from snnexp.data import load_split
     from snnexp.dtypes import DTYPES
@@ -209,10 +211,10 @@ def log_savepoint(run_dir: Path, epoch_dir: Path, data_dir: Path | None = None) 
     split = load_split(saved.cfg.dataset, "val", data_dir)
     inputs = split.input_times[:STATISTICS_SAMPLES].to(saved.device, DTYPES[saved.cfg.model.dtype])
     with TensorBoardLog(run_dir) as log:
-        for row in rows[:-1]:
+        for row in rows[:-1] if history else []:
             log.scalars(int(row["epoch"]), row)
         log.epoch(saved.epoch, rows[-1], saved.model, inputs, saved.cfg.model.dt)
         summary = read_conversion(run_dir)
-        if summary is not None:
+        if summary is not None and history:
             log.conversion(summary)
     return run_dir / TENSORBOARD_FOLDER

@@ -160,9 +160,7 @@ class SteppedReadoutNetwork(nn.Module):
         return scores, hidden
 
     @torch.no_grad()
-    def scores_by_step(
-        self, input_times: torch.Tensor
-    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def scores_by_step(self, input_times: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """The read-out's scores had the simulation ended after each step of the read-out
         window ``(steps, batch, classes)`` (one simulation gives the accuracy against the
         number of steps) and the hidden spike counts of the whole run, in evaluation mode."""

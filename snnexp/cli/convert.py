@@ -16,6 +16,7 @@ from snnexp.cli.shared import (
     friendly_errors,
     logger,
     main,
+    parse_splits,
     results_dir_option,
     run_outcome,
     setup_logging,
@@ -102,13 +103,7 @@ def convert_command(
     from snnexp.run.results import load_checkpoint, resolve_savepoint
 
     setup_logging()
-    chosen = tuple(split.strip() for split in splits.split(",") if split.strip())
-    unknown = sorted(set(chosen) - set(SPLITS))
-    if unknown or not chosen:
-        raise click.BadParameter(
-            f"unknown split(s) {', '.join(unknown) or '(none)'}; use train, val, test",
-            param_hint="--splits",
-        )
+    chosen = parse_splits(splits)
     settings = ConversionSettings(
         code=code,
         steps=steps,

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from snnexp.choices import SPLITS
-from snnexp.cli.shared import friendly_errors, logger, main, setup_logging
+from snnexp.cli.shared import friendly_errors, logger, main, parse_splits, setup_logging
 from snnexp.run.files import outputs_file
 from snnexp.run.results import export_run, resolve_savepoint
 
@@ -55,12 +55,7 @@ def export_command(
     if splits is None:
         chosen = [split for split in SPLITS if (epoch_dir / outputs_file(split)).is_file()]
     else:
-        chosen = [split.strip() for split in splits.split(",") if split.strip()]
-    unknown = sorted(set(chosen) - set(SPLITS))
-    if unknown:
-        raise click.BadParameter(
-            f"unknown split(s) {', '.join(unknown)}; use train, val, test", param_hint="--splits"
-        )
+        chosen = parse_splits(splits)
     copy = export_run(
         run_dir,
         epoch_dir,

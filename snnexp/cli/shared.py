@@ -130,6 +130,20 @@ def parse_epochs(values: tuple[str, ...]) -> list[int]:
         ) from error
 
 
+def parse_splits(text: str) -> list[str]:
+    """'val, test' -> ['val', 'test']; an unknown or missing split is a usage error."""
+    from snnexp.choices import SPLITS
+
+    chosen = [split.strip() for split in text.split(",") if split.strip()]
+    unknown = sorted(set(chosen) - set(SPLITS))
+    if unknown or not chosen:
+        raise click.BadParameter(
+            f"unknown split(s) {', '.join(unknown) or '(none)'}; use train, val, test",
+            param_hint="--splits",
+        )
+    return chosen
+
+
 def with_overrides(
     cfg: ExperimentConfig, device: str | None, seed: int | None, tensorboard: bool = False
 ) -> ExperimentConfig:

@@ -206,26 +206,25 @@ def analog_view(
         for key, value in state.items()
         if key.rsplit(".", 1)[-1] in ("weight", "bias") and ".neurons." not in key
     }
-    missing = set(weighted) ^ {
+    mismatched = set(weighted) ^ {
         key for key in network.state_dict() if key.rsplit(".", 1)[-1] in ("weight", "bias")
     }
-    if missing:
+    if mismatched:
         raise SnnexpError(
-            f"the ANN's savepoint does not fit its config ({', '.join(sorted(missing))}); was "
+            f"the ANN's savepoint does not fit its config ({', '.join(sorted(mismatched))}); was "
             "the config edited after training?"
         )
     network.load_state_dict(weighted, strict=False)
     if gain != 1.0:
-        order = [(name, block.type) for name, block in network.spec.blocks.items()]
-        hidden = dict.fromkeys(hidden_neurons(network.spec), 1.0)
-        with torch.no_grad():
-            for name, (weight_factor, bias_factor) in weight_factors(
-                order, hidden, network.spec.output, gain
-            ).items():
-                network.blocks[name].weight.div_(weight_factor)
-                if network.blocks[name].bias is not None:
-                    network.blocks[name].bias.div_(bias_factor)
+        unit_scales = dict.fromkeys(hidden_neurons(network.spec), 1.0)
+        factors = weight_factors(block_order(network.spec), unit_scales, network.spec.output, gain)
+        scale_weights(network, network, factors, divide=True)
     return network
+
+
+def block_order(spec: GraphSpec) -> list[tuple[str, str]]:
+    """(name, block type) of every block, in order (what the normalisation walks)."""
+    return [(name, block.type) for name, block in spec.blocks.items()]
 
 
 @torch.no_grad()
@@ -282,15 +281,21 @@ def macs_per_sample(spec: GraphSpec) -> float:
 
 
 def scale_weights(
-    snn: GraphNetwork, ann_network: AnalogNetwork, factors: Mapping[str, tuple[float, float]]
+    target: GraphNetwork | AnalogNetwork,
+    source: AnalogNetwork,
+    factors: Mapping[str, tuple[float, float]],
+    divide: bool = False,
 ) -> None:
-    """W <- W lambda_{l-1} / lambda_l, b <- b / lambda_l (:mod:`.normalize`) into ``snn``."""
+    """W <- W lambda_{l-1} / lambda_l, b <- b / lambda_l (:mod:`.normalize`): ``source``'s
+    weights and biases times their (weight, bias) factors into ``target`` (``divide``: divided
+    by them, which undoes the scaling)."""
     with torch.no_grad():
-        for name, (weight_factor, bias_factor) in factors.items():
-            source, target = ann_network.blocks[name], snn.blocks[name]
-            target.weight.copy_(source.weight * weight_factor)
-            if source.bias is not None:
-                target.bias.copy_(source.bias * bias_factor)
+        for name, block_factors in factors.items():
+            parameters = (source.blocks[name].weight, source.blocks[name].bias)
+            targets = (target.blocks[name].weight, target.blocks[name].bias)
+            for value, into, factor in zip(parameters, targets, block_factors, strict=True):
+                if value is not None:
+                    into.copy_(value / factor if divide else value * factor)
 
 
 def measure_split(
@@ -316,10 +321,8 @@ def measure_split(
         predictions.append(flat.reshape(steps, batch).cpu())
         for name, counts in zip(model.hidden_blocks, hidden, strict=True):
             spikes[name].append(counts.sum(1).cpu())
-        total = torch.zeros(len(times), dtype=torch.float64)
-        for block_events in events.values():
-            total += torch.as_tensor(block_events.total).double().cpu()
-        synops.append(total)
+        total = sum(torch.as_tensor(block.total).double().cpu() for block in events.values())
+        synops.append(torch.zeros(len(times), dtype=torch.float64) + total)
         return step_scores[-1], hidden
 
     batch = trainer.cfg.training.batch_size_eval
@@ -357,9 +360,8 @@ def convert(
     snn_cfg = config_from_dict(spiking, source="<converted network>")
     trainer = Trainer(snn_cfg, progress=False, data_dir=data_dir, saved_splits=settings.splits)
     analog = analog.to(trainer.device)
-    order = [(name, block.type) for name, block in analog.spec.blocks.items()]
     gain = code_gain(settings.spike_code, settings.theta)
-    factors = weight_factors(order, scales, analog.spec.output, gain)
+    factors = weight_factors(block_order(analog.spec), scales, analog.spec.output, gain)
     assert isinstance(trainer.model, GraphNetwork)
     scale_weights(trainer.model, analog, factors)
     loss = ann.build_loss(ann_cfg)

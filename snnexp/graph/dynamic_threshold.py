@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
-from snnexp.graph.blocks import Block, Hold, Neurons
+from snnexp.graph.blocks import Block, Hold
 from snnexp.graph.spec import INPUT, GraphSpec
 
 
@@ -92,7 +92,7 @@ def missing_input(
         magnitude = getattr(block, "magnitude", None)
         if magnitude is not None:
             x = magnitude(x)
-        elif not isinstance(block, (Hold, Neurons)):
+        elif not isinstance(block, Hold):
             x = block.apply(x)
     return x.reshape(steps, batch, *x.shape[1:])
 

@@ -231,17 +231,15 @@ class GraphNetwork(SteppedReadoutNetwork, WeightProducts):
                 self.synaptic_events[name].add(x, self._fan_out(name))
         if isinstance(x, Constant) and not (block.stateful or block.timed):
             return Constant(block.apply(x.value))
-        current = _tensor(x, run.length)
+        sequence = current = _tensor(x, run.length)
         path = self.threshold_paths.get(name)
         if path is not None:
             missing = missing_input(run.prospective[path.source], path, self.blocks)
-            current = raised_threshold_current(current, missing, run.missing.get(name))
+            current = raised_threshold_current(sequence, missing, run.missing.get(name))
             run.missing[name] = missing[-1]
         y, run.states[name], trace = block.run(current, run.states[name], run.first, run.record)
         if name in self.prospective_sources:
-            run.prospective[name], run.fired[name] = prospective(
-                _tensor(x, run.length), y, run.fired.get(name)
-            )
+            run.prospective[name], run.fired[name] = prospective(sequence, y, run.fired.get(name))
         run.add_traces(name, trace)
         return y
 

@@ -1,7 +1,6 @@
 """Time one BPTT training step of the 784-1000-10 leaky network (25 steps, batch 128).
 
     python benchmarks/bptt_step.py [--batch 128] [--steps 25] [--repeats 20] [--device auto]
-                                   [--thread-independent]
 
 Prints samples per second, peak memory and how much of a step the rate-coded input spikes take
 (snnexp draws them from a CPU generator, so that they are the same on every device). When
@@ -93,15 +92,13 @@ def main() -> None:
     labels = torch.randint(0, SIZES[-1], (args.batch,), generator=generator).to(device)
     model = snnexp_network(args.steps).to(device)
     model.generator = generator
-    if args.thread_independent:
-        model.use_fixed_partition()
     optimizer = torch.optim.Adam(model.parameters(), lr=5e-4)
 
     def ours() -> None:
         cross_entropy_step(lambda: model(times)[0], labels, optimizer)
 
     seconds = seconds_per_call(ours, args.repeats, device)
-    print_snnexp_step(seconds, args.batch, device, args.thread_independent)
+    print_snnexp_step(seconds, args.batch, device)
 
     def encode() -> torch.Tensor:
         return model.encoder(times, 0, args.steps, generator)

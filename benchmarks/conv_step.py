@@ -1,7 +1,6 @@
 """Time one BPTT training step of the convolutional MNIST network of snnTorch's tutorial 6.
 
     python benchmarks/conv_step.py [--batch 128] [--steps 25] [--repeats 10] [--device auto]
-                                   [--thread-independent]
 
 The network is 12C5-MP2-64C5-MP2-FC10 with leaky neurons (decay 0.5 per step, subtractive
 reset, fast-sigmoid surrogate of slope 25) after each pooling and the dense layer, the image
@@ -114,15 +113,13 @@ def main() -> None:
     times = (2.0 * (1.0 - pixels)).to(device)
     labels = torch.randint(0, 10, (args.batch,), generator=generator).to(device)
     model = snnexp_network(args.steps).to(device)
-    if args.thread_independent:
-        model.use_fixed_partition()
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
 
     def ours() -> None:
         cross_entropy_step(lambda: model(times)[0], labels, optimizer)
 
     seconds = seconds_per_call(ours, args.repeats, device)
-    print_snnexp_step(seconds, args.batch, device, args.thread_independent)
+    print_snnexp_step(seconds, args.batch, device)
     other = snntorch_step(args.steps, device)
     theirs = None
     if other is not None:

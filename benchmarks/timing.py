@@ -50,25 +50,18 @@ def peak_memory_text(device: torch.device) -> str:
 
 
 def step_arguments(description: str, repeats: int) -> argparse.Namespace:
-    """The options of the training-step benchmarks: --batch, --steps, --repeats, --device,
-    --thread-independent (snnexp's products in a fixed partition, as with the config's
-    training.thread_independent)."""
+    """The options of the training-step benchmarks: --batch, --steps, --repeats, --device."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--repeats", type=int, default=repeats)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--thread-independent", action="store_true")
     return parser.parse_args()
 
 
-def print_snnexp_step(
-    seconds: float, batch: int, device: torch.device, thread_independent: bool = False
-) -> None:
-    """The device, the thread count (and whether the products are thread-independent) and
-    snnexp's time per training step."""
-    mode = ", thread-independent products" if thread_independent else ""
-    print(f"device {device}, torch threads {torch.get_num_threads()}{mode}")
+def print_snnexp_step(seconds: float, batch: int, device: torch.device) -> None:
+    """The device, the thread count and snnexp's time per training step."""
+    print(f"device {device}, torch threads {torch.get_num_threads()}")
     print(
         f"snnexp:   {seconds * 1e3:8.1f} ms/step  {batch / seconds:9.0f} samples/s  "
         f"{peak_memory_text(device)}"

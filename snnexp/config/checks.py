@@ -413,7 +413,6 @@ def _check_time_stepped(cfg: ExperimentConfig, problems: Problems) -> None:
         )
     _check_adaptive(cfg, problems)
     _check_sequence(cfg, problems, steps)
-    _check_thread_independent(cfg, problems)
 
 
 def _check_analog(cfg: ExperimentConfig, problems: Problems) -> None:
@@ -465,31 +464,6 @@ def _check_analog_graph(graph: GraphSpec, rule: str, problems: Problems) -> None
                 f"block {name!r} has {what}; learning.rule {rule!r} trains a feed-forward "
                 "network computed once per sample, without time: remove it",
             )
-
-
-def _check_thread_independent(cfg: ExperimentConfig, problems: Problems) -> None:
-    """training.thread_independent covers the products with weights, not the gradients of
-    learnable time constants (summed by torch's kernels over the batch and the neurons)."""
-    if not cfg.training.thread_independent or not problems.usable("training.thread_independent"):
-        return
-    neuron = cfg.model.neuron
-    learned = [
-        f"model.blocks[{k}]"
-        for k, block in enumerate(cfg.model.blocks)
-        if isinstance(block, dict)
-        and block.get("type") == "neurons"
-        and block.get("learn_tau", neuron.learn_tau) is True
-    ]
-    if neuron.learn_tau and not cfg.model.blocks:
-        learned.append("model.neuron")
-    if learned:
-        problems.add(
-            "training.thread_independent",
-            "does not cover learnable time constants (learn_tau in "
-            f"{', '.join(learned)}): their gradients are summed by torch's kernels, in an order "
-            "that depends on the thread count; set learn_tau: false, or "
-            "training.thread_independent: false and train with a fixed --threads",
-        )
 
 
 def _check_adaptive(cfg: ExperimentConfig, problems: Problems) -> None:

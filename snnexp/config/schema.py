@@ -267,9 +267,10 @@ class TrainingConfig:
     once per epoch only), for epochs that take long. ``checkpoint_minutes``: write the run's
     resume state (everything needed to go on bitwise) this often, so a killed job loses at most
     that much training (null or 0: only at savepoints and on a stop signal).
-    ``thread_independent``: time-stepped (BPTT) networks compute their products with trained
-    weights in parts fixed by the shapes, so that a run is bitwise the same with any number of
-    CPU threads (first-spike rules always are). ``tensorboard``: write per-epoch statistics
+    ``thread_independent``: torch computes on one CPU thread and only the large products with
+    trained weights are shared among the threads, in parts fixed by the shapes, so that a
+    time-stepped (BPTT) run is bitwise the same with any number of CPU threads (first-spike
+    rules always are). ``tensorboard``: write per-epoch statistics
     (loss, accuracy, lr, weight histograms, spike counts and first spike times per layer) to
     ``<run>/tensorboard/`` (optional dependency tensorboard)."""
 

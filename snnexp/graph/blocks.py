@@ -126,7 +126,7 @@ class Linear(Block, WeightProducts):
 
     def apply(self, x: torch.Tensor) -> torch.Tensor:
         y = self.product(x.flatten(1), self.weight)
-        return y if self.bias is None else self.with_bias(y, self.bias)
+        return y if self.bias is None else y + self.bias
 
     def magnitude(self, x: torch.Tensor) -> torch.Tensor:
         """x |W|: the input through the magnitudes of the weights, without bias."""
@@ -215,14 +215,21 @@ class Conv2d(Block, WeightProducts):
 class Pool2d(Block):
     """Average, maximum or sum over each kernel x kernel window."""
 
+    fixed_partition = False
+    """Whether the samples are pooled in parts side by side (where torch runs on one thread,
+    :mod:`snnexp.functional.fixed_partition`)."""
+
     def __init__(self, kind: str, kernel: int, stride: int | None) -> None:
         super().__init__()
         self.kind, self.kernel, self.stride = kind, kernel, stride or kernel
 
     def apply(self, x: torch.Tensor) -> torch.Tensor:
-        if self.kind == "max":
+        if self.fixed_partition:
+            y = fixed_partition.pool2d(x, self.kind == "max", self.kernel, self.stride)
+        elif self.kind == "max":
             return F.max_pool2d(x, self.kernel, self.stride)
-        y = F.avg_pool2d(x, self.kernel, self.stride)
+        else:
+            y = F.avg_pool2d(x, self.kernel, self.stride)
         return y * (self.kernel * self.kernel) if self.kind == "sum" else y
 
     def extra_repr(self) -> str:

@@ -377,7 +377,7 @@ class GraphNetwork(SteppedReadoutNetwork, WeightProducts):
             linear = self.blocks[edge.source]
             shape = (run.length, run.batch, linear.weight.shape[1])
             if linear.bias is not None:
-                parts.append(self.expanded_bias(linear.bias, shape))
+                parts.append(linear.bias.expand(shape))
             if linear.timed:
                 parts.append(linear.bias_current(run.first, run.length).expand(shape))
         return parts

@@ -9,7 +9,6 @@ from torch import nn
 from snnexp.choices import READOUTS
 from snnexp.data.encoding import SpikeEncoder
 from snnexp.modules.modes import evaluation_mode
-from snnexp.modules.weight_products import WeightProducts
 
 CHUNK_STEPS = 100
 """Steps simulated per chunk: without gradients, memory depends on this, not on the steps."""
@@ -175,11 +174,13 @@ class SteppedReadoutNetwork(nn.Module):
             self.last_readout = None
 
     def use_fixed_partition(self) -> None:
-        """Compute every product with trained weights in parts fixed by the shapes
-        (:class:`~snnexp.modules.weight_products.WeightProducts`): the results are then bitwise
-        the same with any number of CPU threads."""
+        """Compute the large products with trained weights (and pooling) in parts fixed by the
+        shapes (:mod:`snnexp.functional.fixed_partition`). Inside
+        :func:`snnexp.functional.threads.torch_single_threaded` (as
+        :func:`snnexp.run.build.thread_mode` runs ``training.thread_independent`` runs) the
+        results are then bitwise the same with any number of CPU threads."""
         for module in self.modules():
-            if isinstance(module, WeightProducts):
+            if hasattr(module, "fixed_partition"):
                 module.fixed_partition = True
 
     @torch.no_grad()

@@ -6,10 +6,13 @@ is deterministic given the config (weights are drawn from a generator seeded fro
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
+
 import torch
 
 from snnexp.config import ExperimentConfig
 from snnexp.errors import SnnexpError
+from snnexp.functional.threads import torch_single_threaded
 from snnexp.graph.analog import AnalogNetwork
 from snnexp.graph.network import GraphNetwork
 from snnexp.losses.readout import ReadoutLoss
@@ -28,6 +31,14 @@ def resolve_device(name: str) -> torch.device:
             "device 'cuda' was asked for but PyTorch sees no CUDA GPU; use --device cpu or auto"
         )
     return torch.device(name)
+
+
+def thread_mode(cfg: ExperimentConfig) -> AbstractContextManager[None]:
+    """The context that runs of ``cfg`` compute in: with ``training.thread_independent``, torch
+    on one thread and the large products in fixed parts on the others
+    (:mod:`snnexp.functional.fixed_partition`), so that every result is bitwise the same with
+    any number of CPU threads; else torch's own threading."""
+    return torch_single_threaded() if cfg.training.thread_independent else nullcontext()
 
 
 def rule_of(cfg: ExperimentConfig) -> LearningRule:

@@ -15,7 +15,7 @@ from snnexp.errors import ResultsError
 from snnexp.losses import Loss
 from snnexp.modules.first_spike import FirstSpikeNetwork, SteppedNetwork
 from snnexp.modules.readout import SteppedReadoutNetwork
-from snnexp.run.build import build_loss, build_network, resolve_device
+from snnexp.run.build import build_loss, build_network, resolve_device, thread_mode
 from snnexp.run.evaluate import EvalResult, evaluate
 from snnexp.run.results import CONFIG_FILE, load_checkpoint, resolve_savepoint
 
@@ -104,7 +104,8 @@ def evaluate_saved(
             raise ValueError("the stepped simulator evaluates first-spike networks only")
         model_cfg = saved.cfg.model
         model = SteppedNetwork(saved.model, dt or model_cfg.dt, sim_time or model_cfg.sim_time)
-    return evaluate(model, loss_fn, data, batch_size or saved.cfg.training.batch_size_eval)
+    with thread_mode(saved.cfg):
+        return evaluate(model, loss_fn, data, batch_size or saved.cfg.training.batch_size_eval)
 
 
 def relu_twin(saved: SavedNetwork) -> tuple[torch.nn.Module, Loss]:

@@ -46,6 +46,7 @@ from snnexp.run.build import (
     build_optimizer,
     build_scheduler,
     resolve_device,
+    thread_mode,
 )
 from snnexp.run.evaluate import EvalResult, evaluate
 from snnexp.run.results import (
@@ -554,7 +555,7 @@ class Trainer:
         A stop signal (:mod:`snnexp.run.stopping`) ends the run at the next batch boundary with
         :class:`~snnexp.run.stopping.RunStopped`, after writing the resume state.
         """
-        with self.stop.installed():
+        with self.stop.installed(), thread_mode(self.cfg):
             return self._run(until_epoch, set(savepoints) | {until_epoch})
 
     def _run(self, until_epoch: int, wanted: set[int]) -> list[dict[str, float]]:

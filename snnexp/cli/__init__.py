@@ -1,7 +1,7 @@
 """The `snnexp` command: parse, call, print. No science here.
 
 One module per command (``train``, ``inference``, ``evaluate`` for ``eval``, ``continue_run``
-for ``continue``, ``export``, ``convert``, ``data``); each registers itself on the group
+for ``continue``, ``export``, ``convert``, ``data``, ``nir``); each registers itself on the group
 :func:`main` of :mod:`snnexp.cli.shared` when imported here.
 """
 
@@ -12,6 +12,7 @@ from snnexp.cli import (  # noqa: F401 (register)
     evaluate,
     export,
     inference,
+    nir,
     train,
 )
 from snnexp.cli.shared import main

@@ -124,7 +124,9 @@ class ModelConfig:
 
     ``blocks`` (BPTT) describes the network as a graph of blocks instead (conv, pooling,
     neurons, delays, cycles; see :mod:`snnexp.graph.spec`); then ``layer_sizes`` and the
-    per-layer keys are not used, and ``n_inputs`` is set from the dataset.
+    per-layer keys are not used, and ``n_inputs`` is set from the dataset. ``nir`` (BPTT) names
+    a NIR graph (:mod:`snnexp.nir`) that ``train`` starts from: its network becomes
+    ``blocks`` and its weights the initial ones (the run's config.yaml keeps both).
     """
 
     neuron: NeuronConfig = field(default_factory=NeuronConfig)
@@ -145,6 +147,7 @@ class ModelConfig:
     readout: str = "spike_count"
     readout_steps: int | None = None
     blocks: list[dict] = field(default_factory=list)
+    nir: str | None = None
 
 
 @dataclass

@@ -6,15 +6,18 @@ Flatten, ``delay`` blocks and delayed edges -> Delay (``steps x dt``), ``neurons
 (leaky; or CubaLIF with tau_syn = dt, ``leaky_as``), CubaLIF (synaptic), IF (iaf) or, not
 spiking, LI; a recurrent population becomes the subgraph ``input -> lif -> w_rec -> lif ->
 output``. Time constants follow :mod:`snnexp.nir.conventions`. A stack of ``model.layer_sizes``
-is written as the same primitives (``layer_K_weights``, ``layer_K``).
+is written as the same primitives (``layer_K_weights``, ``layer_K``). An exact first-spike
+network (ET or DT) becomes CubaLIF populations that fire once, its bias spikes extra input
+channels (:func:`_first_spike`; metadata ``bias_spike_times``).
 
 What NIR cannot express is refused with a message naming it: reset by subtraction, adaptive
-and dynamic thresholds, refractory steps, max pooling, bias spikes, the alpha and lapicque
-models. With ``approximate``, reset by subtraction, adaptive thresholds and refractory steps
-map to the nearest primitive (reset to zero, the base threshold, no refractory period),
-listed in the graph's metadata ``approximations``. The graph's input is the encoded spike
-train, its output the label layer's spikes (or membrane potential). The nir package's type
-check does not know grouped convolutions, so graphs with one are written without it.
+and dynamic thresholds, refractory steps, max pooling, bias spikes of time-stepped layers,
+the alpha and lapicque models, ANNs. With ``approximate``, reset by subtraction, adaptive
+thresholds and refractory steps map to the nearest primitive (reset to zero, the base
+threshold, no refractory period), listed in the graph's metadata ``approximations``. The
+graph's input is the encoded spike train, its output the label layer's spikes (or membrane
+potential). The nir package's type check does not know grouped convolutions, so graphs with
+one are written without it.
 """
 
 from __future__ import annotations
@@ -31,11 +34,16 @@ from snnexp import __version__
 from snnexp.errors import SnnexpError
 from snnexp.graph.network import GraphNetwork
 from snnexp.graph.spec import INPUT, BlockSpec
+from snnexp.modules.first_spike import FirstSpikeNetwork
 from snnexp.modules.neurons import SpikingNeurons
 from snnexp.modules.time_stepped import TimeSteppedNetwork
 from snnexp.nir.conventions import SNNTORCH_DT, nir_tau
 
 OUTPUT = "output"
+FIRE_ONCE_INHIBITION = 1e6
+"""The self-inhibition of exported first-spike neurons: a spike lowers the neuron's own
+synaptic current by this much, so that it stays silent for the rest of a sample, as snnexp's
+neurons fire once (NIR has no such neuron; v_reset alone would let it fire again)."""
 
 
 class NirExportError(SnnexpError):
@@ -143,19 +151,26 @@ def _population(
 ) -> None:
     """The node ``name`` of a population; with recurrent weights R (current += z_{t-1} R) the
     subgraph input -> lif -> w_rec -> lif -> output."""
-    import nir
 
     where = f"block {name!r}" if not name.startswith("layer_") else name.replace("_", " ")
     node = _neuron_node(neurons, shape, spiking, where, graph)
     if recurrent_weight is None:
         graph.nodes[name] = node
         return
+    graph.nodes[name] = _recurrent(node, _array(recurrent_weight).T, shape)
+
+
+def _recurrent(population: Any, weight: np.ndarray, shape: Sequence[int]) -> Any:
+    """The subgraph input -> lif -> w_rec -> lif -> output of a population with recurrent
+    weights ``weight`` (NIR's (out, in))."""
+    import nir
+
     size = np.array(list(shape))
-    graph.nodes[name] = nir.NIRGraph(
+    return nir.NIRGraph(
         nodes={
             "input": nir.Input(input_type={"input": size}),
-            "lif": node,
-            "w_rec": nir.Linear(weight=_array(recurrent_weight).T),
+            "lif": population,
+            "w_rec": nir.Linear(weight=weight),
             "output": nir.Output(output_type={"output": size}),
         },
         edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")],
@@ -198,7 +213,7 @@ def _block_node(spec: BlockSpec, module: torch.nn.Module, graph: _Graph) -> Any 
         return nir.Flatten(input_type={"input": np.array(spec.in_shape)}, start_dim=0, end_dim=-1)
     if kind in ("dropout", "sum"):
         return None
-    graph.unsupported(where, f"a {kind} block", None)
+    graph.unsupported(where, f"type {kind}", None)
     return None
 
 
@@ -274,38 +289,95 @@ def _stack(model: TimeSteppedNetwork, graph: _Graph) -> str:
     return source
 
 
+def _first_spike(model: FirstSpikeNetwork, graph: _Graph) -> tuple[str, list[float]]:
+    """Write an exact first-spike network as CubaLIF populations, one NIR second per unit of
+    model time. The continuous neuron tau_syn dI/dt = -I (I jumps by w at an input spike),
+    tau_mem C du/dt = -(u - E_L) + I / g_L is written with the time constants matched to the
+    step dt as for time-stepped networks (tau' = dt / (1 - exp(-dt / tau)): an Euler step of
+    dt decays exactly), w_in = tau_syn' / dt (an input spike of 1 in a step raises I by its
+    weight), r = 1 / g_L, v_leak = v_reset = E_L, and each neuron inhibiting itself after its
+    spike (FIRE_ONCE_INHIBITION, a recurrent subgraph: snnexp's neurons fire once). Bias spikes
+    become input channels after the data's (their times returned in order); each later layer
+    reads its own through a Linear from the input. Returns the label population's name and the
+    bias spike times."""
+    import nir
+
+    n_data = model.layers[0].n_inputs
+    bias_times = [float(t) for layer in model.layers for t in layer.bias_times]
+    n_channels = n_data + len(bias_times)
+    channel = n_data
+    source = INPUT
+    for k, layer in enumerate(model.layers):
+        weight = _array(layer.weight).T
+        n_bias = layer.bias_times.numel()
+        bias = np.zeros((layer.n_outputs, n_channels), dtype=weight.dtype)
+        bias[:, channel : channel + n_bias] = weight[:, layer.n_inputs :]
+        channel += n_bias
+        name = f"layer_{k}"
+        if k == 0:
+            bias[:, :n_data] = weight[:, :n_data]
+            graph.nodes[f"{name}_weights"] = nir.Linear(weight=bias)
+            graph.edges.append((INPUT, f"{name}_weights"))
+        else:
+            graph.nodes[f"{name}_weights"] = nir.Linear(weight=weight[:, : layer.n_inputs])
+            graph.edges.append((source, f"{name}_weights"))
+            if n_bias:
+                graph.nodes[f"{name}_bias"] = nir.Linear(weight=bias)
+                graph.edges += [(INPUT, f"{name}_bias"), (f"{name}_bias", name)]
+        graph.edges.append((f"{name}_weights", name))
+        p, shape = layer.params, (layer.n_outputs,)
+        tau_syn = nir_tau(np.full(shape, math.exp(-graph.dt / p.tau_syn)), graph.dt)
+        population = nir.CubaLIF(
+            tau_syn=tau_syn,
+            tau_mem=nir_tau(np.full(shape, math.exp(-graph.dt / p.tau_mem)), graph.dt),
+            r=np.full(shape, 1.0 / p.g_leak),
+            v_leak=np.full(shape, p.leak),
+            v_threshold=np.full(shape, p.threshold),
+            v_reset=np.full(shape, p.leak),
+            w_in=tau_syn / graph.dt,
+        )
+        inhibition = -FIRE_ONCE_INHIBITION * np.eye(layer.n_outputs)
+        graph.nodes[name] = _recurrent(population, inhibition, shape)
+        source = name
+    return source, bias_times
+
+
 def export_network(
-    model: TimeSteppedNetwork | GraphNetwork,
+    model: TimeSteppedNetwork | GraphNetwork | FirstSpikeNetwork,
     model_dt: float,
     dt: float = SNNTORCH_DT,
     approximate: bool = False,
     leaky_as: str = "lif",
 ) -> tuple[Any, list[str]]:
-    """The NIR graph of a time-stepped network, written for simulators of step ``dt`` (its
-    steps being ``model_dt`` long in snnexp), and the approximations made (only with
-    ``approximate``). ``leaky_as="cubalif"`` writes leaky populations as CubaLIF with
-    tau_syn = dt (an input current that lasts one step: the same dynamics), for readers that
-    ignore the r of a LIF (norse)."""
+    """The NIR graph of a time-stepped or exact first-spike network, written for simulators of
+    step ``dt`` (a time-stepped network's steps being ``model_dt`` long in snnexp), and the
+    approximations made (only with ``approximate``). ``leaky_as="cubalif"`` writes leaky
+    populations as CubaLIF with tau_syn = dt (an input current that lasts one step: the same
+    dynamics), for readers that ignore the r of a LIF (norse)."""
     import nir
 
-    if not isinstance(model, (TimeSteppedNetwork, GraphNetwork)):
+    if not isinstance(model, (TimeSteppedNetwork, GraphNetwork, FirstSpikeNetwork)):
         raise NirExportError(
-            "only time-stepped (BPTT) networks export to NIR; exact first-spike networks fire "
-            "at exact times between steps, which NIR's simulators do not model"
+            f"{type(model).__name__} has no spiking neurons for NIR; convert an ANN first "
+            "(snnexp convert RUN --code ...) and export the converted run"
         )
     graph = _Graph(dt, approximate, leaky_as)
-    if isinstance(model, GraphNetwork):
+    metadata: dict[str, Any] = {}
+    if isinstance(model, FirstSpikeNetwork):
+        label, bias_times = _first_spike(model, graph)
+        n_inputs = [model.layers[0].n_inputs + len(bias_times)]
+        metadata["bias_spike_times"] = np.array(bias_times)
+        metadata["time_unit"] = "the config's (first-spike network: continuous time)"
+    elif isinstance(model, GraphNetwork):
         n_inputs = list(model.spec.input_shape)
-    else:
-        n_inputs = [model.layers[0].n_inputs]
-    graph.nodes[INPUT] = nir.Input(input_type={"input": np.array(n_inputs)})
-    if isinstance(model, GraphNetwork):
         label = _graph_network(model, graph)
     else:
+        n_inputs = [model.layers[0].n_inputs]
         label = _stack(model, graph)
+    graph.nodes[INPUT] = nir.Input(input_type={"input": np.array(n_inputs)})
     graph.nodes[OUTPUT] = nir.Output(output_type={"output": np.array(_label_shape(model))})
     graph.connect(label, OUTPUT)
-    metadata = {
+    metadata |= {
         "source": f"snnexp {__version__}",
         "dt": dt,
         "snnexp_dt": model_dt,
@@ -318,7 +390,7 @@ def export_network(
     return network, graph.approximations
 
 
-def _label_shape(model: TimeSteppedNetwork | GraphNetwork) -> list[int]:
+def _label_shape(model: TimeSteppedNetwork | GraphNetwork | FirstSpikeNetwork) -> list[int]:
     if isinstance(model, GraphNetwork):
         return list(model.spec.blocks[model.spec.output].out_shape)
     return [model.layers[-1].n_outputs]

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 
-from snnexp import __version__
 from snnexp.choices import SPLITS
 from snnexp.cli.shared import (
     data_dir_option,
@@ -16,20 +15,18 @@ from snnexp.cli.shared import (
     friendly_errors,
     logger,
     main,
+    new_run_folder,
     parse_splits,
     results_dir_option,
-    run_outcome,
     setup_logging,
     threads_option,
     training_device_option,
     with_overrides,
 )
-from snnexp.config import dump_config_yaml
 from snnexp.conversion.codes import CODES
 from snnexp.conversion.summary import comparison
-from snnexp.run.files import CONFIG_FILE, CONVERSION_FILE
-from snnexp.run.lock import run_lock
-from snnexp.run.results import atomic_write_text, make_run_dir
+from snnexp.run.files import CONVERSION_FILE
+from snnexp.run.results import atomic_write_text
 
 
 @main.command(name="convert")
@@ -118,36 +115,28 @@ def convert_command(
     started = time.perf_counter()
     conversion = convert(ann_cfg, checkpoint["model"], settings, data_dir)
     trainer = conversion.trainer
-    out_dir = make_run_dir(results_dir, trainer.cfg.name)
-    trainer.run_dir = out_dir
-    with run_lock(out_dir):
-        atomic_write_text(
-            out_dir / CONFIG_FILE,
-            dump_config_yaml(trainer.cfg, extra={"snnexp_version": __version__}),
+    with new_run_folder(trainer, results_dir, trainer.cfg.name) as out_dir:
+        logger.info(
+            "converted %s (%s) to %s on %s -> %s",
+            run_dir,
+            epoch_dir.name,
+            settings.spike_code.summary,
+            device_text(trainer.device),
+            out_dir,
         )
-        setup_logging(out_dir)
-        with run_outcome():
-            logger.info(
-                "converted %s (%s) to %s on %s -> %s",
-                run_dir,
-                epoch_dir.name,
-                settings.spike_code.summary,
-                device_text(trainer.device),
-                out_dir,
-            )
-            logger.info(
-                "%d steps, threshold %g, weights normalised by the %g-th percentile of %d "
-                "training samples' activations",
-                settings.n_steps,
-                settings.theta,
-                settings.percentile,
-                conversion.calibration_samples,
-            )
-            summary = conversion.summary(settings, run_dir, int(checkpoint["epoch"]))
-            trainer.history = [trainer.initial_row()]
-            trainer.save()
-            atomic_write_text(out_dir / CONVERSION_FILE, json.dumps(summary, indent=1) + "\n")
-            for split in settings.splits:
-                logger.info("%s split: %s", split, comparison(summary, split))
-            logger.info("converted in %.1f s", time.perf_counter() - started)
-            logger.info("results: %s", out_dir)
+        logger.info(
+            "%d steps, threshold %g, weights normalised by the %g-th percentile of %d "
+            "training samples' activations",
+            settings.n_steps,
+            settings.theta,
+            settings.percentile,
+            conversion.calibration_samples,
+        )
+        summary = conversion.summary(settings, run_dir, int(checkpoint["epoch"]))
+        trainer.history = [trainer.initial_row()]
+        trainer.save()
+        atomic_write_text(out_dir / CONVERSION_FILE, json.dumps(summary, indent=1) + "\n")
+        for split in settings.splits:
+            logger.info("%s split: %s", split, comparison(summary, split))
+        logger.info("converted in %.1f s", time.perf_counter() - started)
+        logger.info("results: %s", out_dir)

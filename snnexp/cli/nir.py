@@ -6,21 +6,17 @@ from pathlib import Path
 
 import click
 
-from snnexp import __version__
 from snnexp.cli.shared import (
     data_dir_option,
     friendly_errors,
     logger,
     main,
+    new_run_folder,
     results_dir_option,
-    run_outcome,
     setup_logging,
 )
-from snnexp.config import dump_config_yaml, load_config
+from snnexp.config import load_config
 from snnexp.nir.conventions import SNNTORCH_DT
-from snnexp.run.files import CONFIG_FILE
-from snnexp.run.lock import run_lock
-from snnexp.run.results import atomic_write_text, make_run_dir
 
 dt_help = (
     "The simulation step dt of the NIR side: time constants are written (read) so that a "
@@ -140,20 +136,13 @@ def import_command(
     cfg, imported = config_with_graph(load_config(config_path, settings), graph, dt, str(source))
     trainer = Trainer(cfg, progress=False, data_dir=data_dir)
     load_graph_weights(trainer.model, imported)
-    out_dir = make_run_dir(results_dir, cfg.name or source.stem)
-    trainer.run_dir = out_dir
-    with run_lock(out_dir):
-        atomic_write_text(
-            out_dir / CONFIG_FILE, dump_config_yaml(cfg, extra={"snnexp_version": __version__})
+    with new_run_folder(trainer, results_dir, cfg.name or source.stem) as out_dir:
+        logger.info("imported %s (%d blocks) -> %s", source, len(cfg.model.blocks), out_dir)
+        trainer.history = [trainer.initial_row()]
+        trainer.save()
+        logger.info(
+            "val accuracy %.2f %% (snnexp inference %s for the test split)",
+            100 * trainer.history[0]["val_accuracy"],
+            out_dir,
         )
-        setup_logging(out_dir)
-        with run_outcome():
-            logger.info("imported %s (%d blocks) -> %s", source, len(cfg.model.blocks), out_dir)
-            trainer.history = [trainer.initial_row()]
-            trainer.save()
-            logger.info(
-                "val accuracy %.2f %% (snnexp inference %s for the test split)",
-                100 * trainer.history[0]["val_accuracy"],
-                out_dir,
-            )
-            logger.info("results: %s", out_dir)
+        logger.info("results: %s", out_dir)

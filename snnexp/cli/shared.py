@@ -95,6 +95,28 @@ def run_outcome() -> Iterator[None]:
     log_to_file(logging.INFO, "run ended: completed")
 
 
+@contextmanager
+def new_run_folder(trainer: Any, results_dir: Path, name: str) -> Iterator[Path]:
+    """A new result folder ``<results_dir>/<name>_<date>_<time>/`` for ``trainer``: created,
+    locked against a second writer, its config.yaml written, log.txt opened there; inside, the
+    run's outcome ends the log (:func:`run_outcome`)."""
+    from snnexp.config import dump_config_yaml
+    from snnexp.run.files import CONFIG_FILE
+    from snnexp.run.lock import run_lock
+    from snnexp.run.results import atomic_write_text, make_run_dir
+
+    run_dir = make_run_dir(results_dir, name)
+    trainer.run_dir = run_dir
+    with run_lock(run_dir):
+        atomic_write_text(
+            run_dir / CONFIG_FILE,
+            dump_config_yaml(trainer.cfg, extra={"snnexp_version": __version__}),
+        )
+        setup_logging(run_dir)
+        with run_outcome():
+            yield run_dir
+
+
 class ConsoleHandler(logging.Handler):
     """Plain lines on stdout that do not break a running tqdm progress bar."""
 

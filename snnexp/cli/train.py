@@ -7,26 +7,23 @@ from pathlib import Path
 
 import click
 
-from snnexp import __version__
 from snnexp.cli.shared import (
     data_dir_option,
     device_text,
     friendly_errors,
     logger,
     main,
+    new_run_folder,
     report_savepoint,
     results_dir_option,
-    run_outcome,
     setup_logging,
     tensorboard_option,
     threads_option,
     training_device_option,
     with_overrides,
 )
-from snnexp.config import dump_config_yaml, load_config
-from snnexp.run.files import CONFIG_FILE, savepoint_folder
-from snnexp.run.lock import run_lock
-from snnexp.run.results import atomic_write_text, make_run_dir
+from snnexp.config import load_config
+from snnexp.run.files import savepoint_folder
 
 
 @main.command()
@@ -85,27 +82,20 @@ def train(
         from snnexp.nir.runs import load_graph_weights
 
         load_graph_weights(trainer.model, imported)
-    run_dir = make_run_dir(results_dir, cfg.name or config.stem)
-    trainer.run_dir = run_dir
-    with run_lock(run_dir):
-        atomic_write_text(
-            run_dir / CONFIG_FILE, dump_config_yaml(cfg, extra={"snnexp_version": __version__})
+    with new_run_folder(trainer, results_dir, cfg.name or config.stem) as run_dir:
+        logger.info(
+            "training %s (%s) on %s -> %s",
+            cfg.name,
+            cfg.learning.rule,
+            device_text(trainer.device),
+            run_dir,
         )
-        setup_logging(run_dir)
-        with run_outcome():
-            logger.info(
-                "training %s (%s) on %s -> %s",
-                cfg.name,
-                cfg.learning.rule,
-                device_text(trainer.device),
-                run_dir,
-            )
-            if settings:
-                logger.info("config keys set on the command line: %s", "; ".join(settings))
-            started = time.perf_counter()
-            trainer.run(cfg.training.epochs, savepoint_epochs(cfg.training))
-            logger.info(
-                "trained %d epochs in %.1f s", cfg.training.epochs, time.perf_counter() - started
-            )
-            report_savepoint(run_dir / savepoint_folder(trainer.epoch))
-            logger.info("results: %s", run_dir)
+        if settings:
+            logger.info("config keys set on the command line: %s", "; ".join(settings))
+        started = time.perf_counter()
+        trainer.run(cfg.training.epochs, savepoint_epochs(cfg.training))
+        logger.info(
+            "trained %d epochs in %.1f s", cfg.training.epochs, time.perf_counter() - started
+        )
+        report_savepoint(run_dir / savepoint_folder(trainer.epoch))
+        logger.info("results: %s", run_dir)

@@ -83,7 +83,9 @@ def _near(values: Any, expected: Any, what: str, where: str, convention: str, dt
 
 @dataclass
 class _Reader:
-    graph: Any
+    """The blocks and weights read so far, for simulation steps ``dt`` (NIR) and ``model_dt``
+    (snnexp)."""
+
     dt: float
     model_dt: float
     blocks: list[dict[str, Any]] = field(default_factory=list)
@@ -233,7 +235,7 @@ def import_graph(graph: Any, model_dt: float, dt: float = SNNTORCH_DT) -> Import
         and targets[w] == s
         and isinstance(graph.nodes[s[0]], populations)
     }
-    reader = _Reader(graph, dt, model_dt)
+    reader = _Reader(dt, model_dt)
     names = {inputs[0]: INPUT}
     delays: dict[str, tuple[str, int]] = {}
     order = [n for n in _topological(graph, sources, flat_recurrent, inputs[0]) if n != outputs[0]]

@@ -433,3 +433,20 @@ def test_without_the_nir_package_the_commands_name_the_install(tmp_path, monkeyp
     result = invoke("nir", "export", tmp_path, tmp_path / "x.nir")
     assert result.exit_code == 1
     assert "pip install 'snnexp[interop]'" in result.output and "Traceback" not in result.output
+
+
+def test_export_refuses_a_subtractive_reset_unless_approximate(tmp_path):
+    overrides = {
+        "model": {"neuron": {"type": "leaky", "reset": "subtract"}, "bias_times": [[], []]},
+        "learning": {"rule": "bptt", "loss": {"type": "cross_entropy"}},
+        "training": {"epochs": 1, "savepoints": []},
+    }
+    run_dir = train_run(tmp_path, overrides)
+    path = tmp_path / "tiny.nir"
+    refused = invoke("nir", "export", run_dir, path)
+    assert refused.exit_code == 1 and not path.exists()
+    assert "reset: subtract, which NIR cannot express; --approximate" in refused.output
+    approximated = invoke("nir", "export", run_dir, path, "--approximate")
+    assert approximated.exit_code == 0, approximated.output
+    assert "approximated: layer 0: reset: subtract written as reset to zero" in approximated.output
+    assert "reset to zero" in str(read_graph(path).metadata["approximations"])

@@ -367,12 +367,18 @@ def test_a_network_exported_by_snntorch_imports_with_its_spikes(tmp_path):
     assert torch.equal(recorded["spikes_1"], spikes)
 
 
-def test_nir_export_and_import_commands_keep_the_test_accuracy(tmp_path):
-    overrides = {
-        "model": {"neuron": {"type": "leaky", "reset": "zero"}, "bias_times": [[], []]},
+def _tiny_bptt(reset: str) -> dict:
+    """Overrides of the tiny CLI config: a BPTT stack of leaky neurons with ``reset``, no bias
+    spikes, one epoch."""
+    return {
+        "model": {"neuron": {"type": "leaky", "reset": reset}, "bias_times": [[], []]},
         "learning": {"rule": "bptt", "loss": {"type": "cross_entropy"}},
         "training": {"epochs": 1, "savepoints": []},
     }
+
+
+def test_nir_export_and_import_commands_keep_the_test_accuracy(tmp_path):
+    overrides = _tiny_bptt("zero")
     run_dir = train_run(tmp_path, overrides)
     path = tmp_path / "tiny.nir"
     exported = invoke("nir", "export", run_dir, path)
@@ -391,11 +397,7 @@ def test_nir_export_and_import_commands_keep_the_test_accuracy(tmp_path):
 
 
 def test_training_starts_from_a_nir_graph_with_model_nir(tmp_path):
-    overrides = {
-        "model": {"neuron": {"type": "leaky", "reset": "zero"}, "bias_times": [[], []]},
-        "learning": {"rule": "bptt", "loss": {"type": "cross_entropy"}},
-        "training": {"epochs": 1, "savepoints": []},
-    }
+    overrides = _tiny_bptt("zero")
     run_dir = train_run(tmp_path, overrides, results="first")
     path = tmp_path / "tiny.nir"
     assert invoke("nir", "export", run_dir, path).exit_code == 0
@@ -436,11 +438,7 @@ def test_without_the_nir_package_the_commands_name_the_install(tmp_path, monkeyp
 
 
 def test_export_refuses_a_subtractive_reset_unless_approximate(tmp_path):
-    overrides = {
-        "model": {"neuron": {"type": "leaky", "reset": "subtract"}, "bias_times": [[], []]},
-        "learning": {"rule": "bptt", "loss": {"type": "cross_entropy"}},
-        "training": {"epochs": 1, "savepoints": []},
-    }
+    overrides = _tiny_bptt("subtract")
     run_dir = train_run(tmp_path, overrides)
     path = tmp_path / "tiny.nir"
     refused = invoke("nir", "export", run_dir, path)

@@ -71,17 +71,15 @@ def train(
 
     setup_logging()
     cfg = with_overrides(load_config(config, settings), device, seed, tensorboard)
-    imported = None
     if cfg.model.nir and not cfg.model.blocks:
-        from snnexp.nir.runs import config_with_graph, read_network_file
+        from snnexp.nir.runs import config_with_graph, load_graph_weights, read_network_file
 
         graph = read_network_file(Path(cfg.model.nir))
         cfg, imported = config_with_graph(cfg, graph, None, cfg.model.nir)
-    trainer = Trainer(cfg, progress=not quiet, data_dir=data_dir)
-    if imported is not None:
-        from snnexp.nir.runs import load_graph_weights
-
+        trainer = Trainer(cfg, progress=not quiet, data_dir=data_dir)
         load_graph_weights(trainer.model, imported)
+    else:
+        trainer = Trainer(cfg, progress=not quiet, data_dir=data_dir)
     with new_run_folder(trainer, results_dir, cfg.name or config.stem) as run_dir:
         logger.info(
             "training %s (%s) on %s -> %s",

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import nir
 import numpy as np
 import torch
 
@@ -72,12 +73,14 @@ class _Graph:
         if steps == 0:
             self.connect(source, target)
             return
-        import nir
-
         name = f"{source}_to_{target}_delay"
-        self.nodes[name] = nir.Delay(np.full(tuple(shape), steps * self.dt))
+        self.nodes[name] = self.delay(shape, steps)
         self.connect(source, name)
         self.edges.append((name, target))
+
+    def delay(self, shape: Sequence[int], steps: int) -> Any:
+        """A Delay node of ``steps`` steps for a population of ``shape``."""
+        return nir.Delay(np.full(tuple(shape), steps * self.dt))
 
     def unsupported(self, where: str, feature: str, nearest: str | None) -> None:
         """Refuse ``feature`` of ``where``, or (``approximate`` and a ``nearest`` exists) note
@@ -105,8 +108,6 @@ def _neuron_node(
     neurons: SpikingNeurons, shape: Sequence[int], spiking: bool, where: str, graph: _Graph
 ) -> Any:
     """The NIR node of a population (module docstring)."""
-    import nir
-
     model = neurons.model
     if model in ("alpha", "lapicque"):
         graph.unsupported(where, f"the {model} neuron model", None)
@@ -143,16 +144,15 @@ def _neuron_node(
 
 def _population(
     name: str,
+    where: str,
     neurons: SpikingNeurons,
     shape: Sequence[int],
     spiking: bool,
     recurrent_weight: torch.Tensor | None,
     graph: _Graph,
 ) -> None:
-    """The node ``name`` of a population; with recurrent weights R (current += z_{t-1} R) the
-    subgraph input -> lif -> w_rec -> lif -> output."""
-
-    where = f"block {name!r}" if not name.startswith("layer_") else name.replace("_", " ")
+    """The node ``name`` of a population (``where``: how messages name it); with recurrent
+    weights R (current += z_{t-1} R) the subgraph input -> lif -> w_rec -> lif -> output."""
     node = _neuron_node(neurons, shape, spiking, where, graph)
     if recurrent_weight is None:
         graph.nodes[name] = node
@@ -163,8 +163,6 @@ def _population(
 def _recurrent(population: Any, weight: np.ndarray, shape: Sequence[int]) -> Any:
     """The subgraph input -> lif -> w_rec -> lif -> output of a population with recurrent
     weights ``weight`` (NIR's (out, in))."""
-    import nir
-
     size = np.array(list(shape))
     return nir.NIRGraph(
         nodes={
@@ -179,8 +177,6 @@ def _recurrent(population: Any, weight: np.ndarray, shape: Sequence[int]) -> Any
 
 def _block_node(spec: BlockSpec, module: torch.nn.Module, graph: _Graph) -> Any | None:
     """The NIR node of a block other than neurons (None: written as nothing)."""
-    import nir
-
     where = f"block {spec.name!r}"
     kind, p = spec.type, spec.params
     if kind == "linear":
@@ -210,56 +206,57 @@ def _block_node(spec: BlockSpec, module: torch.nn.Module, graph: _Graph) -> Any 
             padding=np.array([0, 0]),
         )
     if kind == "flatten":
-        return nir.Flatten(input_type={"input": np.array(spec.in_shape)}, start_dim=0, end_dim=-1)
+        return _flatten(spec.in_shape)
     if kind in ("dropout", "sum"):
         return None
     graph.unsupported(where, f"type {kind}", None)
     return None
 
 
+def _flatten(in_shape: Sequence[int]) -> Any:
+    """A Flatten node of inputs of ``in_shape`` (NIR's dimensions leave the batch out)."""
+    return nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=0, end_dim=-1)
+
+
 def _graph_network(model: GraphNetwork, graph: _Graph) -> str:
     """Write the blocks of a graph network; returns the name of its label block."""
     for name, spec in model.spec.blocks.items():
-        module = model.blocks[name]
+        module, where, entry = model.blocks[name], f"block {name!r}", name
         if spec.type == "delay":
-            import nir
-
             (edge,) = spec.inputs
-            graph.nodes[name] = nir.Delay(np.full(tuple(spec.in_shape), edge.delay * graph.dt))
+            graph.nodes[name] = graph.delay(spec.in_shape, edge.delay)
             graph.connect(edge.source, name)
             continue
         if spec.type == "neurons":
             if spec.params.get("dynamic_threshold"):
-                graph.unsupported(f"block {name!r}", "a dynamic threshold", None)
+                graph.unsupported(where, "a dynamic threshold", None)
             _population(
-                name, module.neurons, spec.out_shape, module.spiking, module.recurrent_weight, graph
+                name,
+                where,
+                module.neurons,
+                spec.out_shape,
+                module.spiking,
+                module.recurrent_weight,
+                graph,
             )
         else:
             node = _block_node(spec, module, graph)
             if node is None:
                 if any(edge.delay for edge in spec.inputs):
-                    graph.unsupported(f"block {name!r}", "a delayed input of a pass-through", None)
+                    graph.unsupported(where, "a delayed input of a pass-through", None)
                 graph.aliases[name] = [
                     alias
                     for edge in spec.inputs
                     for alias in graph.aliases.get(edge.source, [edge.source])
                 ]
                 continue
-            if spec.type == "linear" and len(spec.in_shape) > 1:
-                import nir
-
-                flat = f"{name}_flatten"
-                graph.nodes[flat] = nir.Flatten(
-                    input_type={"input": np.array(spec.in_shape)}, start_dim=0, end_dim=-1
-                )
-                for edge in spec.inputs:
-                    graph.delayed(edge.source, flat, edge.delay, _shape_of(model, edge.source))
-                graph.nodes[name] = node
-                graph.edges.append((flat, name))
-                continue
             graph.nodes[name] = node
+            if spec.type == "linear" and len(spec.in_shape) > 1:
+                entry = f"{name}_flatten"
+                graph.nodes[entry] = _flatten(spec.in_shape)
+                graph.edges.append((entry, name))
         for edge in spec.inputs:
-            graph.delayed(edge.source, name, edge.delay, _shape_of(model, edge.source))
+            graph.delayed(edge.source, entry, edge.delay, _shape_of(model, edge.source))
     return model.spec.output
 
 
@@ -272,8 +269,6 @@ def _shape_of(model: GraphNetwork, name: str) -> tuple[int, ...]:
 def _stack(model: TimeSteppedNetwork, graph: _Graph) -> str:
     """Write a stack of layers as weights -> (delay) -> population per layer; returns the name
     of the label layer."""
-    import nir
-
     source = INPUT
     for k, layer in enumerate(model.layers):
         if layer.bias_times.numel():
@@ -282,7 +277,13 @@ def _stack(model: TimeSteppedNetwork, graph: _Graph) -> str:
         graph.nodes[weights] = nir.Linear(weight=_array(layer.weight[: layer.n_inputs]).T)
         graph.connect(source, weights)
         _population(
-            name, layer.neurons, (layer.n_outputs,), layer.spiking, layer.recurrent_weight, graph
+            name,
+            f"layer {k}",
+            layer.neurons,
+            (layer.n_outputs,),
+            layer.spiking,
+            layer.recurrent_weight,
+            graph,
         )
         graph.delayed(weights, name, layer.delay, (layer.n_outputs,))
         source = name
@@ -300,8 +301,6 @@ def _first_spike(model: FirstSpikeNetwork, graph: _Graph) -> tuple[str, list[flo
     become input channels after the data's (their times returned in order); each later layer
     reads its own through a Linear from the input. Returns the label population's name and the
     bias spike times."""
-    import nir
-
     n_data = model.layers[0].n_inputs
     bias_times = [float(t) for layer in model.layers for t in layer.bias_times]
     n_channels = n_data + len(bias_times)
@@ -354,8 +353,6 @@ def export_network(
     approximations made (only with ``approximate``). ``leaky_as="cubalif"`` writes leaky
     populations as CubaLIF with tau_syn = dt (an input current that lasts one step: the same
     dynamics), for readers that ignore the r of a LIF (norse)."""
-    import nir
-
     if not isinstance(model, (TimeSteppedNetwork, GraphNetwork, FirstSpikeNetwork)):
         raise NirExportError(
             f"{type(model).__name__} has no spiking neurons for NIR; convert an ANN first "

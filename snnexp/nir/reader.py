@@ -38,12 +38,12 @@ class NirImportError(SnnexpError):
 
 @dataclass
 class ImportedNetwork:
-    """The blocks (``model.blocks`` entries) and the weights (a GraphNetwork's state dict
-    entries, float64) of a NIR graph."""
+    """The blocks (``model.blocks`` entries), the weights (a GraphNetwork's state dict
+    entries, float64) and the input shape of a NIR graph."""
 
     blocks: list[dict[str, Any]]
     weights: dict[str, torch.Tensor]
-    notes: list[str] = field(default_factory=list)
+    input_shape: list[int]
 
 
 def read_graph(path: Path) -> Any:
@@ -194,6 +194,13 @@ class _Reader:
         raise NirImportError(f"{where}: snnexp has no block for this NIR primitive")
 
 
+def _is_population(node: Any) -> bool:
+    """Whether ``node`` is a NIR neuron population snnexp reads."""
+    import nir
+
+    return isinstance(node, (nir.LIF, nir.CubaLIF, nir.IF, nir.LI))
+
+
 def _recurrent_parts(graph: Any, name: str) -> tuple[Any, Any] | None:
     """(population, recurrent weights) of a subgraph input -> lif -> w_rec -> lif -> output."""
     import nir
@@ -201,8 +208,7 @@ def _recurrent_parts(graph: Any, name: str) -> tuple[Any, Any] | None:
     if not isinstance(graph.nodes[name], nir.NIRGraph):
         return None
     inner = graph.nodes[name]
-    kinds = (nir.LIF, nir.CubaLIF, nir.IF, nir.LI)
-    populations = [n for n, node in inner.nodes.items() if isinstance(node, kinds)]
+    populations = [n for n, node in inner.nodes.items() if _is_population(node)]
     synapses = [n for n, node in inner.nodes.items() if isinstance(node, (nir.Linear, nir.Affine))]
     if len(populations) != 1 or len(synapses) != 1:
         raise NirImportError(
@@ -226,15 +232,15 @@ def import_graph(graph: Any, model_dt: float, dt: float = SNNTORCH_DT) -> Import
     for source, target in graph.edges:
         sources[target].append(source)
         targets[source].append(target)
-    populations = (nir.LIF, nir.CubaLIF, nir.IF, nir.LI)
     flat_recurrent = {
         w: s[0]
         for w, s in sources.items()
         if isinstance(graph.nodes[w], (nir.Linear, nir.Affine))
         and len(s) == 1
         and targets[w] == s
-        and isinstance(graph.nodes[s[0]], populations)
+        and _is_population(graph.nodes[s[0]])
     }
+    recurrent_of = {population: w for w, population in flat_recurrent.items()}
     reader = _Reader(dt, model_dt)
     names = {inputs[0]: INPUT}
     delays: dict[str, tuple[str, int]] = {}
@@ -252,10 +258,10 @@ def import_graph(graph: Any, model_dt: float, dt: float = SNNTORCH_DT) -> Import
         if name in flat_recurrent:
             continue
         subgraph = _recurrent_parts(graph, name)
-        recurrent_weights = next((w for w, lif in flat_recurrent.items() if lif == name), None)
+        recurrent_weights = recurrent_of.get(name)
         if subgraph is not None:
             block = reader.neurons(name, subgraph[0], subgraph[1])
-        elif isinstance(node, populations):
+        elif _is_population(node):
             recurrent = graph.nodes[recurrent_weights] if recurrent_weights else None
             block = reader.neurons(name, node, recurrent)
         else:
@@ -275,7 +281,8 @@ def import_graph(graph: Any, model_dt: float, dt: float = SNNTORCH_DT) -> Import
             "the Output node must follow the last population without a delay (snnexp reads the "
             "label layer from the last block)"
         )
-    return ImportedNetwork(reader.blocks, reader.weights)
+    shape = np.asarray(graph.nodes[inputs[0]].input_type["input"]).reshape(-1)
+    return ImportedNetwork(reader.blocks, reader.weights, [int(n) for n in shape])
 
 
 def _topological(

@@ -50,11 +50,10 @@ def config_with_graph(
         )
     imported = import_graph(graph, cfg.model.dt, graph_dt(graph, dt))
     expected = list(input_shape(cfg))
-    (graph_input,) = [node for node in graph.nodes.values() if type(node).__name__ == "Input"]
-    given = [int(n) for n in np.asarray(graph_input.input_type["input"]).reshape(-1)]
-    if given != expected:
+    if imported.input_shape != expected:
         raise NirImportError(
-            f"the NIR graph's input has shape {given}, the config's encoded input {expected} "
+            f"the NIR graph's input has shape {imported.input_shape}, the config's encoded input "
+            f"{expected} "
             "(dataset and dataset.encoding): pick the config the network was made for"
         )
     data = config_to_dict(cfg)

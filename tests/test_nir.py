@@ -274,6 +274,15 @@ def test_import_names_what_snnexp_cannot_hold(tmp_path):
         import_graph(graph, DT)
 
 
+def test_a_recurrent_bias_is_refused_not_dropped():
+    cfg = _config({"recurrent": [True, False]})
+    graph, _ = export_network(_network(cfg), DT)
+    synapse = graph.nodes["layer_0"].nodes["w_rec"]
+    graph.nodes["layer_0"].nodes["w_rec"] = nir.Affine(synapse.weight, np.full(40, 0.1))
+    with pytest.raises(NirImportError, match="recurrent synapse has a bias"):
+        import_graph(graph, DT)
+
+
 def _trained(tmp_path, model: str):
     """A 4-20-3 network of ``model`` neurons (reset to zero) trained for two epochs by snnexp:
     its config and network, in float32 as the clients compute."""

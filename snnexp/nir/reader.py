@@ -141,6 +141,11 @@ class _Reader:
             block["threshold"] = _uniform(node.v_threshold, "v_threshold", where)
             block["reset"] = "zero"
         if recurrent is not None:
+            if np.any(np.asarray(getattr(recurrent, "bias", 0.0)) != 0):
+                raise NirImportError(
+                    f"{where}: its recurrent synapse has a bias, which snnexp's recurrent "
+                    "weights do not hold; write it as Linear (or move the bias to the input)"
+                )
             block["recurrent"] = True
             weight = np.asarray(recurrent.weight, dtype=np.float64).T
             self.weights[f"blocks.{block['name']}.recurrent_weight"] = torch.from_numpy(

@@ -1,20 +1,29 @@
-"""Time one BPTT training step of the 784-1000-10 leaky network (25 steps, batch 128).
+"""Time one BPTT training step of the 784-1000-10 leaky network (25 steps, batch 128), then the
+Open Neuromorphic benchmark network.
 
     python benchmarks/bptt_step.py [--batch 128] [--steps 25] [--repeats 20] [--device auto]
+        [--on-neurons 4096] [--on-steps 500] [--on-batch 16] [--on-repeats 3]
 
 Prints samples per second, peak memory and how much of a step the rate-coded input spikes take
 (snnexp draws them from a CPU generator, so that they are the same on every device). When
 snnTorch is installed (``pip install '.[bench]'``), the identical network (nn.Linear without
 bias + snn.Leaky, subtractive reset, fast-sigmoid surrogate) is timed in the same run, fed by the
 same encoder in each step, and the ratio printed.
+
+Then the Open Neuromorphic library benchmark (``benchmarks/open_neuromorphic.py``: Linear(n, n)
++ LIF, batch 16, 500 steps, n = 4096, forward and backward of ``output.sum()``) for snnexp and
+each installed peer (snnTorch, norse, spikingjelly's torch backend), with every ratio;
+``--on-neurons 0`` skips it.
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 from collections.abc import Callable
 
 import torch
+from open_neuromorphic import PEERS, snnexp_step
 from timing import (
     compare_with_snntorch,
     cross_entropy_step,
@@ -84,8 +93,33 @@ def snntorch_step(
     return forward, optimizer
 
 
+def open_neuromorphic_options(parser: argparse.ArgumentParser) -> None:
+    """--on-neurons, --on-steps, --on-batch, --on-repeats: the Open Neuromorphic network."""
+    parser.add_argument("--on-neurons", type=int, default=4096, help="0: skip it")
+    parser.add_argument("--on-steps", type=int, default=500)
+    parser.add_argument("--on-batch", type=int, default=16)
+    parser.add_argument("--on-repeats", type=int, default=3)
+
+
+def open_neuromorphic(args: argparse.Namespace, device: torch.device) -> None:
+    """Time the Open Neuromorphic network for snnexp and every installed peer; print the ratios."""
+    shape = (args.on_steps, args.on_batch, args.on_neurons)
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0)).to(device)
+    print(f"Open Neuromorphic network: Linear({args.on_neurons}, {args.on_neurons}) + LIF, "
+          f"batch {args.on_batch}, {args.on_steps} steps, forward + backward")  # fmt: skip
+    ours = seconds_per_call(snnexp_step(x), args.on_repeats, device, warmup=1)
+    print(f"  snnexp:               {ours * 1e3:9.1f} ms")
+    for name, build in PEERS.items():
+        step = build(x)
+        if step is None:
+            print(f"  {name}: not installed - skipped")
+            continue
+        theirs = seconds_per_call(step, args.on_repeats, device, warmup=1)
+        print(f"  {name + ':':22}{theirs * 1e3:9.1f} ms   speed-up of snnexp: {theirs / ours:.2f}x")
+
+
 def main() -> None:
-    args = step_arguments(__doc__.split("\n")[0], repeats=20)
+    args = step_arguments(__doc__.split("\n")[0], repeats=20, more=open_neuromorphic_options)
     device = resolve_device(args.device)
     generator = torch.Generator().manual_seed(0)
     times = torch.rand((args.batch, SIZES[0]), generator=generator).to(device)
@@ -114,6 +148,8 @@ def main() -> None:
             cross_entropy_step(lambda: forward(encode()), labels, their_optimizer)
 
     compare_with_snntorch(seconds, theirs, args.batch, args.repeats, device)
+    if args.on_neurons:
+        open_neuromorphic(args, device)
 
 
 if __name__ == "__main__":

@@ -49,13 +49,20 @@ def peak_memory_text(device: torch.device) -> str:
     return f"peak memory {peak:.0f} MiB (RSS)"
 
 
-def step_arguments(description: str, repeats: int) -> argparse.Namespace:
-    """The options of the training-step benchmarks: --batch, --steps, --repeats, --device."""
+def step_arguments(
+    description: str,
+    repeats: int,
+    more: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> argparse.Namespace:
+    """The options of the training-step benchmarks: --batch, --steps, --repeats, --device, and
+    those ``more`` adds."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--repeats", type=int, default=repeats)
     parser.add_argument("--device", default="auto")
+    if more is not None:
+        more(parser)
     return parser.parse_args()
 
 

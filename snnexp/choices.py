@@ -6,7 +6,14 @@ neuron models are registered in :mod:`snnexp.functional.stepped` (``NEURON_MODEL
 
 RESETS = ("subtract", "zero")
 """Reset after a spike: subtract the threshold, or set the membrane to zero."""
-READOUTS = ("spike_count", "max_membrane", "mean_membrane", "final_membrane", "first_spike")
+READOUTS = (
+    "spike_count",
+    "max_membrane",
+    "mean_membrane",
+    "final_membrane",
+    "first_spike",
+    "filtered_linear",
+)
 """How a time-stepped label layer is read out into one score per class."""
 SPLITS = ("train", "val", "test")
 """The splits of every dataset, in the order they are evaluated and saved."""

@@ -137,9 +137,7 @@ def test_stepped_simulator_option_is_refused_for_bptt_runs(bptt_run):
     assert "time-stepped already" in result.output
 
 
-@pytest.mark.parametrize(
-    "name", ["yin_yang_bptt", "mnist_bptt", "16x16_mnist_bptt", "seq_mnist_lsnn"]
-)
+@pytest.mark.parametrize("name", ["yin_yang_bptt", "mnist_bptt", "16x16_mnist_bptt"])
 def test_shipped_bptt_configs_build(name):
     cfg = load_config(CONFIGS / f"{name}.yaml")
     model = build_network(cfg, torch.Generator().manual_seed(0))
@@ -148,16 +146,6 @@ def test_shipped_bptt_configs_build(name):
     scores, hidden = model(torch.full((2, n_values), 1.0))
     assert scores.shape == (2, cfg.model.layer_sizes[-1])
     assert len(hidden) == len(cfg.model.layer_sizes) - 1
-
-
-def test_lsnn_config_matches_the_paper_layout():
-    cfg = load_config(CONFIGS / "seq_mnist_lsnn.yaml")
-    model = build_network(cfg)
-    neurons = model.layers[0].neurons
-    assert model.layers[0].weight.shape == (80, 220)
-    assert model.layers[0].recurrent_weight is not None
-    assert int((neurons.adapt_strength > 0).sum()) == 100
-    assert model.steps == 840 and model.readout_steps == 56
 
 
 @pytest.mark.parametrize(

@@ -324,12 +324,13 @@ def test_inference_memory_does_not_grow_with_steps():
 
 def test_every_registered_neuron_model_is_its_own_module():
     """NEURON_MODELS is the registry: each name is a module of snnexp.functional.stepped whose
-    MODEL carries that name; the config's model.neuron.type choices are these names; an
-    unknown name is refused with the list."""
+    MODEL carries that name; the config's model.neuron.type choices are these names and
+    ``lsnn`` (the LSNN code's whole recurrent layer, snnexp.functional.lsnn, not a step model);
+    an unknown name is refused with the list."""
     from snnexp.config.schema import NEURON_TYPES
     from snnexp.functional.stepped import NEURON_MODELS, step_model
 
-    assert NEURON_TYPES == NEURON_MODELS
+    assert NEURON_TYPES == (*NEURON_MODELS, "lsnn")
     for name in NEURON_MODELS:
         model = step_model(name)
         assert model.name == name

@@ -19,12 +19,17 @@ from snnexp.config.schema import (
     ENCODINGS,
     FIRST_SPIKE_TAU_RATIOS,
     LOSS_TYPES,
+    LSNN_NEURON,
     NEURON_TYPES,
     OPTIMIZER_TYPES,
     OUTPUT_LAYERS,
+    RATE_REDUCTIONS,
+    REWIRING_INITS,
     RULES,
+    SCHEDULER_INTERVALS,
     SCHEDULER_TYPES,
     SCOPES,
+    SEQUENCE_ENCODINGS,
     SEQUENCE_LENGTH,
     SEQUENTIAL_DATASET,
     SIGN_MODES,
@@ -76,6 +81,8 @@ _ENUMS: tuple[tuple[str, Sequence[str]], ...] = (
     ("learning.loss.type", LOSS_TYPES),
     ("learning.optimizer.type", OPTIMIZER_TYPES),
     ("learning.lr_scheduler.type", SCHEDULER_TYPES),
+    ("learning.lr_scheduler.interval", SCHEDULER_INTERVALS),
+    ("learning.loss.rate_reduction", RATE_REDUCTIONS),
     ("training.device", DEVICES),
     ("dataset.encoding.type", ENCODINGS),
     ("model.neuron.type", NEURON_TYPES),
@@ -87,6 +94,7 @@ _ENUMS: tuple[tuple[str, Sequence[str]], ...] = (
     ("learning.rewiring.signs", SIGN_MODES),
     ("learning.rewiring.scope", SCOPES),
     ("learning.rewiring.bias_synapses", BIAS_SYNAPSES),
+    ("learning.rewiring.init", REWIRING_INITS),
 )
 _POSITIVE = (
     "dataset.train_size",
@@ -115,6 +123,9 @@ _POSITIVE = (
     "model.neuron.resistance",
     "model.neuron.capacitance",
     "model.readout_steps",
+    "model.readout_tau",
+    "model.synaptic_delays",
+    "training.validate_every",
     "learning.surrogate.slope",
 )
 _NON_NEGATIVE = (
@@ -125,6 +136,7 @@ _NON_NEGATIVE = (
     "training.input_noise.std",
     "training.checkpoint_minutes",
     "dataset.encoding.rate_gain",
+    "dataset.encoding.cue_steps",
     "model.neuron.refractory_steps",
     "model.neuron.adapt_strength",
     "model.adaptive_neurons",
@@ -329,6 +341,13 @@ def _check_rule_fit(cfg: ExperimentConfig, problems: Problems) -> None:
             f"learning.rule {rule!r} (BPTT with rewiring) needs a connectivity fraction, "
             "e.g. 0.1; or use rule bptt for a dense network",
         )
+    balanced = rewiring.init == "balanced"
+    if problems.usable("learning.rewiring") and balanced and rewiring.signs != "dale":
+        problems.add(
+            "learning.rewiring.init",
+            "'balanced' balances excitatory against inhibitory synapses and needs "
+            "learning.rewiring.signs: dale (or use init: layer)",
+        )
     if spec.time_stepped:
         _check_time_stepped(cfg, problems)
         return
@@ -413,6 +432,32 @@ def _check_time_stepped(cfg: ExperimentConfig, problems: Problems) -> None:
         )
     _check_adaptive(cfg, problems)
     _check_sequence(cfg, problems, steps)
+    _check_lsnn(cfg, problems)
+
+
+def _check_lsnn(cfg: ExperimentConfig, problems: Problems) -> None:
+    """The LSNN network (model.neuron.type lsnn) and its read-out go together: one recurrent
+    layer and the label layer, read out as filtered_linear; no graph of blocks."""
+    model = cfg.model
+    if not problems.usable("model.neuron.type", "model.readout", "model.layer_sizes"):
+        return
+    lsnn = model.neuron.type == LSNN_NEURON
+    if lsnn != (model.readout == "filtered_linear"):
+        problems.add(
+            "model.readout",
+            "the LSNN network (model.neuron.type: lsnn) and readout: filtered_linear go "
+            f"together (got neuron type {model.neuron.type!r} with readout {model.readout!r})",
+        )
+    if not lsnn:
+        return
+    if model.blocks:
+        problems.add("model.blocks", "are not used by the LSNN network (model.neuron.type: lsnn)")
+    if len(model.layer_sizes) != 2:
+        problems.add(
+            "model.layer_sizes",
+            f"has {counted(len(model.layer_sizes), 'layer', 'layers')}; the LSNN network has "
+            "one recurrent layer and the read-out: [n, classes]",
+        )
 
 
 def _check_analog(cfg: ExperimentConfig, problems: Problems) -> None:
@@ -493,11 +538,11 @@ def _check_sequence(cfg: ExperimentConfig, problems: Problems, steps: int) -> No
     encoding, name = cfg.dataset.encoding.type, cfg.dataset.name
     if not problems.usable("dataset.name", "dataset.encoding.type"):
         return
-    if (name == SEQUENTIAL_DATASET) != (encoding == "threshold_crossing"):
+    if (name == SEQUENTIAL_DATASET) != (encoding in SEQUENCE_ENCODINGS):
         problems.add(
             "dataset.encoding.type",
-            f"dataset {SEQUENTIAL_DATASET!r} and the encoding 'threshold_crossing' go together "
-            f"(got dataset {name!r} with encoding {encoding!r})",
+            f"dataset {SEQUENTIAL_DATASET!r} and the encodings 'threshold_crossing' or "
+            f"'lsnn_crossing' go together (got dataset {name!r} with encoding {encoding!r})",
         )
     elif name == SEQUENTIAL_DATASET and steps < SEQUENCE_LENGTH:
         problems.add(

@@ -32,10 +32,15 @@ SEQUENCE_LENGTH = 784
 """Sequential MNIST presents one pixel per step."""
 
 LOSS_TYPES = tuple(dict.fromkeys(loss for rule in LEARNING_RULES.values() for loss in rule.losses))
-NEURON_TYPES = NEURON_MODELS
-ENCODINGS = ("latency", "rate", "threshold_crossing", "direct")
+LSNN_NEURON = "lsnn"
+"""The neuron type of the LSNN network of Bellec et al. 2018 (:mod:`snnexp.modules.lsnn`)."""
+NEURON_TYPES = (*NEURON_MODELS, LSNN_NEURON)
+ENCODINGS = ("latency", "rate", "threshold_crossing", "lsnn_crossing", "direct")
+SEQUENCE_ENCODINGS = ("threshold_crossing", "lsnn_crossing")
 OUTPUT_LAYERS = ("spiking", "membrane")
 WEIGHT_INITS = ("normal", "uniform_fan_in")
+RATE_REDUCTIONS = ("mean", "sum")
+SCHEDULER_INTERVALS = ("epoch", "batch")
 SURROGATES = ("fast_sigmoid", "arctan", "triangle")
 OPTIMIZER_TYPES = ("adam", "sgd")
 SCHEDULER_TYPES = ("StepLR", "MultiStepLR", "ExponentialLR", "none")
@@ -57,7 +62,9 @@ class EncodingConfig:
     f = t / dt - floor(t / dt), so sub-step timing survives), ``rate`` (a
     Bernoulli spike per step with probability rate_gain (t_late - t) / (t_late - t_early)) or
     ``threshold_crossing`` (sequential MNIST: one pixel per step, 2 x thresholds neurons that
-    fire when the intensity crosses their level upward or downward)."""
+    fire when the intensity crosses their level upward or downward) or ``lsnn_crossing`` (the
+    LSNN tutorial's code of the same: ``thresholds`` levels numpy.linspace(0, 1, n), 2 n - 1
+    neurons, plus a cue neuron firing in each of the ``cue_steps`` steps after the pixels)."""
 
     t_early: float = 0.15
     t_late: float = 2.0
@@ -65,6 +72,7 @@ class EncodingConfig:
     rate_gain: float = 1.0
     thresholds: int = 40
     interpolate: bool = False
+    cue_steps: int = 0
 
 
 @dataclass
@@ -91,7 +99,10 @@ class NeuronConfig:
     units of model.dt, the threshold, the reset (subtract / zero) and refractory steps; alif
     adds tau_adapt and adapt_strength (LSNN's beta), lapicque uses resistance and capacitance
     (tau_mem = R C). learn_tau makes the time constants trainable, per_neuron_tau gives each
-    neuron its own."""
+    neuron its own. ``lsnn`` is the LSNN network of Bellec et al. 2018 as its code runs it
+    (:mod:`snnexp.functional.lsnn`): one recurrent layer (``layer_sizes: [n, classes]``, the
+    last ``adaptive_neurons[0]`` adaptive) with tau_mem, tau_adapt, adapt_strength, threshold
+    and refractory_steps, read out by ``readout: filtered_linear``."""
 
     tau_syn: float = 1.0
     tau_mem: float = 1.0
@@ -122,6 +133,10 @@ class ModelConfig:
     ``weight_init`` normal draws N(weight_mean, weight_std^2); uniform_fan_in draws
     U(-1/sqrt(n_in), 1/sqrt(n_in)) as torch.nn.Linear does.
 
+    ``synaptic_delays`` (lsnn): every synapse gets a random delay of 0 .. n - 1 steps (LSNN's
+    n_delay; 1: none). ``readout: filtered_linear`` (lsnn) filters the spikes with
+    ``readout_tau`` (in units of dt) and averages a linear map of them over the read-out steps.
+
     ``blocks`` (BPTT) describes the network as a graph of blocks instead (conv, pooling,
     neurons, delays, cycles; see :mod:`snnexp.graph.spec`); then ``layer_sizes`` and the
     per-layer keys are not used, and ``n_inputs`` is set from the dataset. ``nir`` (BPTT) names
@@ -146,6 +161,8 @@ class ModelConfig:
     output: str = "spiking"
     readout: str = "spike_count"
     readout_steps: int | None = None
+    readout_tau: float = 20.0
+    synaptic_delays: int = 1
     blocks: list[dict] = field(default_factory=list)
     nir: str | None = None
 
@@ -156,7 +173,8 @@ class LossConfig:
     (t_correct, t_wrong). Time-stepped rules: cross_entropy on the read-out (first_spike
     read-outs use the temperature xi) or mse_count to target spike counts (count_correct and
     count_wrong, as fractions of the read-out steps); rate_regularization adds
-    strength x mean over hidden neurons of (rate - target_rate)^2, rates in spikes per step."""
+    strength x mean (``rate_reduction: sum``: the sum, as LSNN) over hidden neurons of
+    (rate - target_rate)^2, rates in spikes per step."""
 
     type: str = "ttfs"
     xi: float = 0.2
@@ -168,6 +186,7 @@ class LossConfig:
     count_wrong: float = 0.2
     rate_regularization: float = 0.0
     target_rate: float = 0.02
+    rate_reduction: str = "mean"
 
 
 @dataclass
@@ -181,6 +200,7 @@ class SurrogateConfig:
 
 SIGN_MODES = ("free", "dale")
 SCOPES = ("per_layer", "global")
+REWIRING_INITS = ("layer", "balanced")
 BIAS_SYNAPSES = ("rewired", "dense")
 """Choices of learning.rewiring.signs, .scope and .bias_synapses (DEEP R, snnexp.rules.deep_r)."""
 
@@ -191,8 +211,10 @@ class RewiringConfig:
     all of them (global) active, with L1 strength l1 and noise temperature; signs free or
     following Dale's law (excitatory_fraction of the presynaptic neurons excitatory).
     bias_synapses: rewired (the bias spikes' rows are part of the budget) or dense (always
-    active, free sign, outside the budget, like the biases of the DEEP R paper).
-    connectivity null: dense, no rewiring."""
+    active, free sign, outside the budget, like the biases of the DEEP R paper). init: the
+    magnitudes of the active synapses at the start, those of the layer's own initial weights
+    (layer) or LSNN's balanced signed matrix scaled to spectral radius 1 (balanced, with signs
+    dale). connectivity null: dense, no rewiring."""
 
     connectivity: float | None = None
     l1: float = 0.0
@@ -201,6 +223,7 @@ class RewiringConfig:
     excitatory_fraction: float = 0.8
     scope: str = "per_layer"
     bias_synapses: str = "rewired"
+    init: str = "layer"
 
 
 @dataclass
@@ -214,12 +237,14 @@ class OptimizerConfig:
 
 @dataclass
 class SchedulerConfig:
-    """Learning-rate scheduler (type "none" keeps the rate constant)."""
+    """Learning-rate scheduler (type "none" keeps the rate constant); step_size and milestones
+    count epochs, or optimizer steps (batches) with ``interval: batch``."""
 
     type: str = "StepLR"
     step_size: int = 20
     gamma: float = 0.95
     milestones: list[int] = field(default_factory=list)
+    interval: str = "epoch"
 
 
 @dataclass
@@ -275,7 +300,9 @@ class TrainingConfig:
     time-stepped (BPTT) run is bitwise the same with any number of CPU threads (first-spike
     rules always are). ``tensorboard``: write per-epoch statistics
     (loss, accuracy, lr, weight histograms, spike counts and first spike times per layer) to
-    ``<run>/tensorboard/`` (optional dependency tensorboard)."""
+    ``<run>/tensorboard/`` (optional dependency tensorboard). ``validate_every``: also
+    evaluate the validation split every this many batches, logged and written to
+    ``validation.csv`` (iteration, loss, accuracy), for runs judged by iterations."""
 
     epochs: int = 300
     batch_size: int = 150
@@ -290,6 +317,7 @@ class TrainingConfig:
     device: str = "auto"
     thread_independent: bool = False
     tensorboard: bool = False
+    validate_every: int | None = None
 
 
 @dataclass

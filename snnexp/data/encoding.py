@@ -115,12 +115,60 @@ def threshold_crossing_spike_train(
     return out
 
 
+def lsnn_pixels(times: torch.Tensor, t_early: float, t_late: float) -> torch.Tensor:
+    """The pixels as the LSNN code reads them (TensorFlow's MNIST reader): raw / 255 in float32,
+    raw recovered from the latency code's raw / 256; as float64."""
+    raw = torch.round(intensity(times, t_early, t_late) * 256.0).to(torch.float32)
+    return (raw * torch.tensor(1.0 / 255.0, dtype=torch.float32)).to(torch.float64)
+
+
+def lsnn_crossing_spike_train(
+    times: torch.Tensor,
+    t_early: float,
+    t_late: float,
+    n_levels: int,
+    cue_steps: int,
+    start: int,
+    length: int,
+) -> torch.Tensor:
+    """Sequential input exactly as the LSNN tutorial codes it (``find_onset_offset`` of
+    ``tutorial_sequential_mnist_with_LSNN.py``): levels theta_j = numpy.linspace(0, 1, n) over
+    the pixels p_k (:func:`lsnn_pixels`, one per step). For every level but the last, an onset
+    neuron fires in step k when p_k < theta_j <= p_{k+1} and an offset neuron when
+    p_k >= theta_j > p_{k+1} (so the level-0 pair never fires); the last level (1) has one
+    neuron firing in every step with p_k = 1. After the L pixels, a cue neuron fires in each of
+    ``cue_steps`` steps (none with 0). Neurons in the tutorial's order: onset and offset per
+    level, the level-1 neuron, the cue. ``(batch, L)`` -> ``(length, batch, 2 n - 1 [+ 1])``."""
+    p = lsnn_pixels(times, t_early, t_late)
+    levels = torch.from_numpy(np.linspace(0.0, 1.0, n_levels)).to(p.device)
+    batch, n_values = p.shape
+    now, following = p[:, :-1].T.unsqueeze(-1), p[:, 1:].T.unsqueeze(-1)
+    crossing = levels[:-1]
+    onset = (now < crossing) & (crossing <= following)
+    offset = (now >= crossing) & (crossing > following)
+    pairs = torch.stack([onset, offset], dim=-1).flatten(-2)
+    touch = (p.T == levels[-1]).unsqueeze(-1)
+    pixels = torch.cat([torch.cat([pairs, torch.zeros_like(pairs[:1])]), touch], dim=-1)
+    n_inputs = pixels.shape[-1] + (1 if cue_steps else 0)
+    out = torch.zeros((length, batch, n_inputs), device=times.device, dtype=times.dtype)
+    first, last = max(start, 0), min(start + length, n_values)
+    if first < last:
+        out[first - start : last - start, :, : pixels.shape[-1]] = pixels[first:last]
+    if cue_steps:
+        first, last = max(start, n_values), min(start + length, n_values + cue_steps)
+        if first < last:
+            out[first - start : last - start, :, -1] = 1.0
+    return out
+
+
 @dataclass(frozen=True)
 class SpikeEncoder:
     """Turns latency-coded input times ``(batch, n)`` into spike trains, chunk by chunk.
 
     ``type`` is ``latency``, ``rate``, ``threshold_crossing`` (see the functions above) or
-    ``direct`` (no spikes: the :func:`intensity` as input current in every step);
+    ``direct`` (no spikes: the :func:`intensity` as input current in every step) or
+    ``lsnn_crossing`` (:func:`lsnn_crossing_spike_train`, ``thresholds`` levels and a cue
+    neuron for ``cue_steps`` steps after the sequence);
     ``dt`` is the step of the simulation, ``t_early`` / ``t_late`` those of the latency code;
     ``interpolate`` splits latency spikes between the two steps around their time
     (:func:`interpolated_latency_spike_train`).
@@ -133,6 +181,7 @@ class SpikeEncoder:
     rate_gain: float = 1.0
     thresholds: int = 40
     interpolate: bool = False
+    cue_steps: int = 0
 
     @property
     def is_random(self) -> bool:
@@ -141,7 +190,11 @@ class SpikeEncoder:
 
     def n_inputs(self, n_values: int) -> int:
         """Input neurons for ``n_values`` values per sample."""
-        return 2 * self.thresholds if self.type == "threshold_crossing" else n_values
+        if self.type == "threshold_crossing":
+            return 2 * self.thresholds
+        if self.type == "lsnn_crossing":
+            return 2 * self.thresholds - 1 + (1 if self.cue_steps else 0)
+        return n_values
 
     def __call__(
         self, times: torch.Tensor, start: int, length: int, generator: torch.Generator
@@ -159,9 +212,14 @@ class SpikeEncoder:
             return threshold_crossing_spike_train(
                 times, self.t_early, self.t_late, self.thresholds, start, length
             )
+        if self.type == "lsnn_crossing":
+            return lsnn_crossing_spike_train(
+                times, self.t_early, self.t_late, self.thresholds, self.cue_steps, start, length
+            )
         if self.type == "direct":
             value = intensity(times, self.t_early, self.t_late)
             return value.unsqueeze(0).expand(length, *value.shape)
         raise ValueError(
-            f"unknown encoding {self.type!r}; available: latency, rate, threshold_crossing, direct"
+            f"unknown encoding {self.type!r}; available: latency, rate, threshold_crossing, "
+            "lsnn_crossing, direct"
         )

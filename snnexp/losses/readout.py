@@ -18,11 +18,15 @@ def predict_unique_max(scores: torch.Tensor) -> torch.Tensor:
     return torch.where(tied, torch.full_like(best, -1), best)
 
 
-def rate_penalty(counts: list[torch.Tensor], steps: int, target: float) -> torch.Tensor:
-    """mean over hidden neurons of (r_j - target)^2, r_j = spikes per step of neuron j averaged
-    over the batch (LSNN's firing-rate regulariser)."""
+def rate_penalty(
+    counts: list[torch.Tensor], steps: int, target: float, reduction: str = "mean"
+) -> torch.Tensor:
+    """mean (``reduction: sum``: sum, as LSNN's code) over hidden neurons of (r_j - target)^2,
+    r_j = spikes per step of neuron j averaged over the batch (LSNN's firing-rate
+    regulariser)."""
     rates = torch.cat([layer.mean(dim=0) for layer in counts]) / steps
-    return ((rates - target) ** 2).mean()
+    squares = (rates - target) ** 2
+    return squares.sum() if reduction == "sum" else squares.mean()
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class ReadoutLoss:
     count_wrong: float = 0.2
     rate_regularization: float = 0.0
     target_rate: float = 0.02
+    rate_reduction: str = "mean"
 
     output_key = "output_scores"
     hidden_key = "hidden_counts"
@@ -66,7 +71,7 @@ class ReadoutLoss:
         loss = self(scores, labels)
         if self.rate_regularization > 0 and hidden:
             loss = loss + self.rate_regularization * rate_penalty(
-                hidden, self.steps, self.target_rate
+                hidden, self.steps, self.target_rate, self.rate_reduction
             )
         return loss
 

@@ -36,6 +36,7 @@ from snnexp.errors import SnnexpError
 from snnexp.graph.network import GraphNetwork
 from snnexp.graph.spec import INPUT, BlockSpec
 from snnexp.modules.first_spike import FirstSpikeNetwork
+from snnexp.modules.lsnn import LSNNNetwork
 from snnexp.modules.neurons import SpikingNeurons
 from snnexp.modules.time_stepped import TimeSteppedNetwork
 from snnexp.nir.conventions import SNNTORCH_DT, nir_tau
@@ -353,6 +354,13 @@ def export_network(
     approximations made (only with ``approximate``). ``leaky_as="cubalif"`` writes leaky
     populations as CubaLIF with tau_syn = dt (an input current that lasts one step: the same
     dynamics), for readers that ignore the r of a LIF (norse)."""
+    if isinstance(model, LSNNNetwork):
+        raise NirExportError(
+            "an LSNN network (model.neuron.type: lsnn) has no NIR counterpart: NIR has no node "
+            "for its per-synapse delays, its spike from the previous step's membrane or its "
+            "filtered window read-out; export a time-stepped run (e.g. model.neuron.type: alif "
+            "with model.recurrent) instead"
+        )
     if not isinstance(model, (TimeSteppedNetwork, GraphNetwork, FirstSpikeNetwork)):
         raise NirExportError(
             f"{type(model).__name__} has no spiking neurons for NIR; convert an ANN first "

@@ -6,12 +6,14 @@ from __future__ import annotations
 import torch
 
 from snnexp.config import ExperimentConfig, n_steps
+from snnexp.config.schema import LSNN_NEURON
 from snnexp.data.encoding import SpikeEncoder
 from snnexp.dtypes import DTYPES
 from snnexp.functional.surrogate import Surrogate
 from snnexp.graph.build import build_graph_network, neuron_defaults
 from snnexp.graph.network import GraphNetwork
 from snnexp.losses.readout import ReadoutLoss
+from snnexp.modules.lsnn import FilteredLinearReadout, LSNNNetwork, LSNNRecurrentLayer
 from snnexp.modules.neurons import SpikingNeurons
 from snnexp.modules.stepped_layer import SpikingLayer
 from snnexp.modules.time_stepped import TimeSteppedNetwork
@@ -19,14 +21,17 @@ from snnexp.modules.time_stepped import TimeSteppedNetwork
 
 def build_network(
     cfg: ExperimentConfig, generator: torch.Generator | None = None, training: bool = True
-) -> TimeSteppedNetwork | GraphNetwork:
-    """A :class:`GraphNetwork` where ``model.blocks`` is given, else the stack of
+) -> TimeSteppedNetwork | GraphNetwork | LSNNNetwork:
+    """A :class:`GraphNetwork` where ``model.blocks`` is given, the :class:`LSNNNetwork` for
+    ``model.neuron.type: lsnn``, else the stack of
     ``model.layer_sizes`` (the same for training and evaluation), its products in a fixed
     partition with ``training.thread_independent``."""
     if cfg.model.blocks:
-        network: TimeSteppedNetwork | GraphNetwork = build_graph_network(
+        network: TimeSteppedNetwork | GraphNetwork | LSNNNetwork = build_graph_network(
             cfg, n_steps(cfg.model), generator
         )
+    elif cfg.model.neuron.type == LSNN_NEURON:
+        network = build_lsnn(cfg, generator)
     else:
         network = build_stack(cfg, generator)
     if cfg.training.thread_independent:
@@ -77,6 +82,33 @@ def build_stack(
     )
 
 
+def build_lsnn(cfg: ExperimentConfig, generator: torch.Generator | None = None) -> LSNNNetwork:
+    """The LSNN network of ``cfg.model`` (:mod:`snnexp.modules.lsnn`)."""
+    model, neuron = cfg.model, cfg.model.neuron
+    dtype = DTYPES[model.dtype]
+    encoder = SpikeEncoder(dt=model.dt, **vars(cfg.dataset.encoding))
+    n, n_classes = model.layer_sizes
+    recurrent = LSNNRecurrentLayer(
+        encoder.n_inputs(model.n_inputs),
+        n,
+        n_adaptive=model.adaptive_neurons[0] if model.adaptive_neurons else n,
+        tau_mem=neuron.tau_mem,
+        tau_adapt=neuron.tau_adapt,
+        adapt_strength=neuron.adapt_strength,
+        threshold=neuron.threshold,
+        refractory_steps=neuron.refractory_steps,
+        dampening=cfg.learning.surrogate.dampening,
+        n_delays=model.synaptic_delays,
+        dt=model.dt,
+        dtype=dtype,
+    )
+    readout = FilteredLinearReadout(n, n_classes, model.readout_tau, model.dt, dtype)
+    recurrent.reset_parameters(generator)
+    readout.reset_parameters(generator)
+    steps = n_steps(model)
+    return LSNNNetwork(encoder, steps, recurrent, readout, model.readout_steps or steps)
+
+
 def build_loss(cfg: ExperimentConfig) -> ReadoutLoss:
     """The configured loss on read-out scores (cross_entropy or mse_count)."""
     loss = cfg.learning.loss
@@ -89,4 +121,5 @@ def build_loss(cfg: ExperimentConfig) -> ReadoutLoss:
         count_wrong=loss.count_wrong,
         rate_regularization=loss.rate_regularization,
         target_rate=loss.target_rate,
+        rate_reduction=loss.rate_reduction,
     )

@@ -36,7 +36,7 @@ from typing import Any
 
 import torch
 
-from snnexp.config import BIAS_SYNAPSES, SCOPES, SIGN_MODES
+from snnexp.config import BIAS_SYNAPSES, REWIRING_INITS, SCOPES, SIGN_MODES
 from snnexp.rules.plugin import PluginContext, TrainerPlugin
 
 REGROWN_THETA = 1e-6
@@ -54,6 +54,7 @@ class RewiringParams:
     excitatory_fraction: float = 0.8
     scope: str = "per_layer"
     bias_synapses: str = "rewired"
+    init: str = "layer"
 
     def __post_init__(self) -> None:
         if not 0 < self.connectivity <= 1:
@@ -62,6 +63,8 @@ class RewiringParams:
             raise ValueError(f"signs must be one of {', '.join(SIGN_MODES)}, got {self.signs!r}")
         if self.scope not in SCOPES:
             raise ValueError(f"scope must be one of {', '.join(SCOPES)}, got {self.scope!r}")
+        if self.init not in REWIRING_INITS:
+            raise ValueError(f"init must be one of {', '.join(REWIRING_INITS)}, got {self.init!r}")
         if self.bias_synapses not in BIAS_SYNAPSES:
             raise ValueError(
                 f"bias_synapses must be one of {', '.join(BIAS_SYNAPSES)}, "
@@ -82,6 +85,37 @@ def draw_signs(
     return torch.where(weight != 0, torch.sign(weight), fallback)
 
 
+def balanced_magnitudes(
+    row_signs: torch.Tensor, n_out: int, generator: torch.Generator
+) -> torch.Tensor:
+    r"""theta ``(n_in, n_out)`` of LSNN's initialisation of a signed matrix
+    (``random_sparse_signed_matrix`` of its rewiring tools), for presynaptic signs s_i:
+
+    1. a square matrix theta_ik = |N(0, 1)|, w_ik = s_i theta_ik (n_in x n_in);
+    2. the inhibitory rows scaled by sum_E w / sum_I |w|, so that both totals are equal;
+    3. every column k balanced to sum_i w_ik = 0: a surplus of inhibition spread evenly over
+       its excitatory entries, a surplus of excitation over its inhibitory ones;
+    4. theta scaled so that the largest |eigenvalue| of w is 1;
+    5. the first n_out columns, or n_out columns drawn with replacement where n_out > n_in.
+
+    A row sign of every kind must be present (else steps 2-3 are skipped, as in LSNN)."""
+    n = len(row_signs)
+    signs = row_signs.double().unsqueeze(1)
+    theta = torch.randn((n, n), generator=generator, dtype=torch.float64).abs()
+    excitatory, inhibitory = signs.squeeze(1) > 0, signs.squeeze(1) < 0
+    if excitatory.any() and inhibitory.any():
+        w = signs * theta
+        theta[inhibitory] *= w[excitatory].sum() / -w[inhibitory].sum()
+        w = signs * theta
+        surplus = w.sum(dim=0)
+        theta[excitatory] += torch.where(surplus < 0, -surplus, 0.0) / int(excitatory.sum())
+        theta[inhibitory] += torch.where(surplus > 0, surplus, 0.0) / int(inhibitory.sum())
+    theta /= torch.linalg.eigvals(signs * theta).abs().max()
+    if n_out > n:
+        theta = theta[:, torch.randint(n, (n_out,), generator=generator)]
+    return theta[:, :n_out]
+
+
 def choose(candidates: torch.Tensor, count: int, generator: torch.Generator) -> torch.Tensor:
     """``count`` flat indices drawn uniformly without replacement from the True entries of the
     flat boolean ``candidates``."""
@@ -95,7 +129,8 @@ class DeepR:
     trains them (see the module docstring). Call :meth:`step` instead of ``optimizer.step``.
 
     The initial weights give the magnitudes: an active synapse starts at
-    theta = |w_init| (at least REGROWN_THETA), w = s theta. ``bias_rows`` gives the number of
+    theta = |w_init| (at least REGROWN_THETA), w = s theta; with ``init: balanced`` the
+    magnitudes of :func:`balanced_magnitudes` instead. ``bias_rows`` gives the number of
     trailing rows of each matrix that carry bias spikes (used with ``bias_synapses: dense``).
     """
 
@@ -122,7 +157,11 @@ class DeepR:
             for weight, sign, active, fixed in zip(
                 self.weights, self.signs, self.active, self.fixed, strict=True
             ):
-                theta = weight.abs().clamp(min=REGROWN_THETA)
+                theta = weight.abs()
+                if params.init == "balanced":
+                    magnitudes = balanced_magnitudes(sign[:, 0].cpu(), weight.shape[1], generator)
+                    theta = magnitudes.to(weight.device, weight.dtype)
+                theta = theta.clamp(min=REGROWN_THETA)
                 rewired = torch.where(active, sign * theta, torch.zeros_like(weight))
                 weight.copy_(torch.where(fixed, weight, rewired))
 

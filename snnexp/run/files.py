@@ -8,6 +8,8 @@ import re
 
 CONFIG_FILE = "config.yaml"
 HISTORY_FILE = "history.csv"
+VALIDATION_FILE = "validation.csv"
+"""Validation every training.validate_every batches: one row per validation."""
 LOG_FILE = "log.txt"
 PROGRESS_FILE = "progress.png"
 CHECKPOINT_FILE = "checkpoint.pt"

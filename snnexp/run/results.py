@@ -5,6 +5,7 @@ Layout (one folder per training run)::
     <results root>/<config name>_<YYYY-MM-DD_HH-MM-SS>/
       config.yaml          fully resolved config + snnexp version
       history.csv          one row per epoch
+      validation.csv       validation every training.validate_every batches (when set)
       log.txt              what the run printed, ending with why the run ended
       resume.pt            the exact state between two batches, when newer than every savepoint
       run.lock             while a process trains into the folder
@@ -52,6 +53,7 @@ from snnexp.run.files import (
     RESUME_FILE,
     SAVEPOINT_NAME,
     STAGING_SUFFIXES,
+    VALIDATION_FILE,
     outputs_file,
     savepoint_folder,
 )
@@ -70,6 +72,9 @@ HISTORY_COLUMNS = (
     "connections",
     "rewirings",
 )
+VALIDATION_COLUMNS = ("iteration", "epoch", "val_loss", "val_accuracy", "lr", "seconds")
+"""Columns of validation.csv: the optimizer steps so far, the epoch they are in (1-based), the
+validation loss and accuracy, the learning rate and the seconds since training started."""
 HIDDEN_PREFIX = "hidden_"
 """Saved outputs of the hidden layers: hidden_times_<k> (first-spike), hidden_counts_<k> (BPTT)."""
 
@@ -132,14 +137,24 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def write_history(run_dir: Path, rows: Sequence[Mapping[str, float]]) -> None:
-    """Write history.csv atomically, one row per epoch, columns :data:`HISTORY_COLUMNS`."""
+def _write_csv(path: Path, columns: Sequence[str], rows: Sequence[Mapping[str, float]]) -> None:
+    """Write ``rows`` as a CSV file of ``columns``, atomically."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({key: row[key] for key in HISTORY_COLUMNS})
-    atomic_write_text(run_dir / HISTORY_FILE, buffer.getvalue())
+        writer.writerow({key: row[key] for key in columns})
+    atomic_write_text(path, buffer.getvalue())
+
+
+def write_history(run_dir: Path, rows: Sequence[Mapping[str, float]]) -> None:
+    """Write history.csv atomically, one row per epoch, columns :data:`HISTORY_COLUMNS`."""
+    _write_csv(run_dir / HISTORY_FILE, HISTORY_COLUMNS, rows)
+
+
+def write_validation(run_dir: Path, rows: Sequence[Mapping[str, float]]) -> None:
+    """Write validation.csv atomically, columns :data:`VALIDATION_COLUMNS`."""
+    _write_csv(run_dir / VALIDATION_FILE, VALIDATION_COLUMNS, rows)
 
 
 def _npz_bytes(arrays: Mapping[str, Any]) -> bytes:

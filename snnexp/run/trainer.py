@@ -52,12 +52,14 @@ from snnexp.run.evaluate import EvalResult, evaluate
 from snnexp.run.results import (
     HISTORY_COLUMNS,
     PROGRESS_FILE,
+    VALIDATION_COLUMNS,
     atomic_write_bytes,
     clear_resume_state,
     history_rows,
     save_resume_state,
     save_savepoint,
     write_history,
+    write_validation,
 )
 from snnexp.run.stopping import RunStopped, StopSignals, signal_name
 from snnexp.run.tensorboard import STATISTICS_SAMPLES, TensorBoardLog, writer_class
@@ -150,6 +152,8 @@ class Trainer:
     progress: bool = True
     epoch: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
+    validations: list[dict[str, float]] = field(default_factory=list)
+    """Rows of validation.csv (training.validate_every)."""
     data_dir: Path | None = None
     last_progress_plot: float = -math.inf
     stop: StopSignals = field(default_factory=StopSignals)
@@ -223,7 +227,8 @@ class Trainer:
         self.model.train()
         if isinstance(self.model, SteppedReadoutNetwork):
             self.model.generator = self.generator
-        for batch in range(progress.batch, math.ceil(len(progress.order) / cfg.batch_size)):
+        n_batches = math.ceil(len(progress.order) / cfg.batch_size)
+        for batch in range(progress.batch, n_batches):
             start = batch * cfg.batch_size
             index = progress.order[start : start + cfg.batch_size]
             times, labels = train.input_times[index], train.labels[index]
@@ -245,6 +250,12 @@ class Trainer:
                     plugin.weights_changed()
             self._check_weights(batch)
             progress.batch = batch + 1
+            if progress.losses and self.cfg.learning.lr_scheduler.interval == "batch":
+                self._step_scheduler()
+            if cfg.validate_every:
+                iteration = self.epoch * n_batches + progress.batch
+                if iteration % cfg.validate_every == 0:
+                    self._validate_within_epoch(iteration, progress)
             if cfg.log_every and progress.batch % cfg.log_every == 0:
                 seen = min(start + cfg.batch_size, len(progress.order))
                 logger.info(
@@ -258,10 +269,8 @@ class Trainer:
             self._between_batches(progress)
         if isinstance(self.model, SteppedReadoutNetwork):
             self.model.generator = None
-        if self.scheduler is not None:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=_EPOCH_WITHOUT_STEP_WARNING)
-                self.scheduler.step()
+        if self.cfg.learning.lr_scheduler.interval == "epoch":
+            self._step_scheduler()
         self.epoch += 1
         if not progress.losses:
             logger.warning(
@@ -298,6 +307,46 @@ class Trainer:
             "seconds": time.perf_counter() - progress.started,
             **self._plugin_counts(),
         }
+
+    def _step_scheduler(self) -> None:
+        """One step of the learning-rate schedule (per epoch, or per batch that stepped)."""
+        if self.scheduler is not None:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=_EPOCH_WITHOUT_STEP_WARNING)
+                self.scheduler.step()
+
+    def _validate_within_epoch(self, iteration: int, progress: EpochProgress) -> None:
+        """Evaluate the validation split after ``iteration`` batches (training.validate_every):
+        log it, keep it as a row of validation.csv and write the file. The training generator
+        is set aside meanwhile, so that validating changes no training number."""
+        generator = getattr(self.model, "generator", None)
+        if generator is not None:
+            self.model.generator = None
+        try:
+            result = evaluate(
+                self.model, self.loss_fn, self.splits["val"], self.cfg.training.batch_size_eval
+            )
+        finally:
+            if generator is not None:
+                self.model.generator = generator
+        before = sum(row["seconds"] for row in self.history if row["epoch"] > 0)
+        row = {
+            "iteration": iteration,
+            "epoch": self.epoch + 1,
+            "val_loss": result.loss,
+            "val_accuracy": result.accuracy,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "seconds": before + time.perf_counter() - progress.started,
+        }
+        self.validations.append(row)
+        logger.info(
+            "iteration %d: validation loss %.4f, accuracy %.2f %%",
+            iteration,
+            result.loss,
+            100.0 * result.accuracy,
+        )
+        if self.run_dir is not None:
+            write_validation(self.run_dir, self.validations)
 
     def _begin_epoch(self, samples: int) -> EpochProgress:
         """A new epoch: its batch order, drawn from the run's generator, and fresh counters."""
@@ -489,6 +538,9 @@ class Trainer:
             },
             **self._plugin_states(),
             "history": {key: [row[key] for row in self.history] for key in HISTORY_COLUMNS},
+            "validation": {
+                key: [row[key] for row in self.validations] for key in VALIDATION_COLUMNS
+            },
             "config": config_to_dict(self.cfg),
         }
 
@@ -521,6 +573,11 @@ class Trainer:
             for plugin in self.plugins:
                 plugin.load_state_dict(checkpoint[plugin.checkpoint_key])
             self.history = history_rows(checkpoint["history"])
+            validation = checkpoint.get("validation") or {}
+            self.validations = [
+                dict(zip(validation, values, strict=True))
+                for values in zip(*validation.values(), strict=True)
+            ]
             self.epoch = int(checkpoint["epoch"])
             self._evaluated.clear()
             position = checkpoint.get("position")

@@ -1,0 +1,124 @@
+r"""Event-driven products of spikes with delayed synapses, into and out of a buffer of steps.
+
+A buffer ``(batch, span, n)`` holds one value per sample, step and postsynaptic neuron,
+flattened. Synapse ij of presynaptic neuron i lands at offset ``offsets[i, j] = d_ij n + j``
+(:func:`synapse_offsets`) from an event's base ``b span n + t n`` (sample b, arrival step t):
+
+    deliver   buffer[base_e + offsets[i_e, j]] += a_e W[i_e, j]          (spikes -> currents)
+    collect   grad[i_e, j] += a_e buffer[base_e + offsets[i_e, j]]       (errors -> weight grads)
+
+Only the rows of presynaptic neurons that spiked are touched: the cost is events x n, not
+batch x n_pre x n. On the CPU both run as Numba loops (in event order: deterministic); elsewhere
+as torch index operations.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from numba import njit
+
+
+def synapse_offsets(delays: torch.Tensor) -> torch.Tensor:
+    """d_ij n + j for every synapse ``(n_pre, n)`` (module docstring)."""
+    n = delays.shape[1]
+    return delays * n + torch.arange(n, device=delays.device)
+
+
+def delay_expanded(weight: torch.Tensor, delays: torch.Tensor, n_delays: int) -> torch.Tensor:
+    """``(n_pre, n_delays n)``: row i holds W_ij at column d_ij n + j and 0 elsewhere, so that
+    one presynaptic spike adds its row to the next n_delays steps of a buffer at once."""
+    n_pre, n = weight.shape
+    expanded = weight.new_zeros((n_pre, n_delays * n))
+    return expanded.scatter_(1, synapse_offsets(delays), weight)
+
+
+def event_bases(
+    buffer: torch.Tensor, step: torch.Tensor | int, sample: torch.Tensor
+) -> torch.Tensor:
+    """b span n + t n: the flat position of step t of sample b in a buffer
+    ``(batch, span, n)``."""
+    _, span, n = buffer.shape
+    return sample * (span * n) + step * n
+
+
+@njit(nogil=True, cache=True)
+def _deliver(
+    flat: np.ndarray,
+    bases: np.ndarray,
+    rows: np.ndarray,
+    amplitudes: np.ndarray,
+    offsets: np.ndarray,
+    weight: np.ndarray,
+) -> None:
+    n = weight.shape[1]
+    for e in range(len(bases)):
+        i, base, a = rows[e], bases[e], amplitudes[e]
+        for j in range(n):
+            flat[base + offsets[i, j]] += a * weight[i, j]
+
+
+@njit(nogil=True, cache=True)
+def _collect(
+    grad: np.ndarray,
+    flat: np.ndarray,
+    bases: np.ndarray,
+    rows: np.ndarray,
+    amplitudes: np.ndarray,
+    offsets: np.ndarray,
+) -> None:
+    n = grad.shape[1]
+    for e in range(len(bases)):
+        i, base, a = rows[e], bases[e], amplitudes[e]
+        for j in range(n):
+            grad[i, j] += a * flat[base + offsets[i, j]]
+
+
+def deliver(
+    buffer: torch.Tensor,
+    bases: torch.Tensor,
+    rows: torch.Tensor,
+    amplitudes: torch.Tensor,
+    offsets: torch.Tensor,
+    weight: torch.Tensor,
+) -> None:
+    """buffer[base_e + offsets[i_e, j]] += a_e W[i_e, j] for every event e (``rows`` holds
+    i_e) and postsynaptic j."""
+    flat = buffer.view(-1)
+    if buffer.device.type == "cpu":
+        _deliver(
+            flat.numpy(),
+            bases.numpy(),
+            rows.numpy(),
+            amplitudes.to(buffer.dtype).numpy(),
+            offsets.numpy(),
+            weight.detach().contiguous().numpy(),
+        )
+        return
+    index = bases.unsqueeze(1) + offsets[rows]
+    flat.index_add_(0, index.view(-1), (weight[rows] * amplitudes.unsqueeze(1)).view(-1))
+
+
+def collect(
+    grad: torch.Tensor,
+    buffer: torch.Tensor,
+    bases: torch.Tensor,
+    rows: torch.Tensor,
+    amplitudes: torch.Tensor,
+    offsets: torch.Tensor,
+) -> None:
+    """grad[i_e, j] += a_e buffer[base_e + offsets[i_e, j]] for every event e and
+    postsynaptic j."""
+    flat = buffer.view(-1)
+    if buffer.device.type == "cpu":
+        _collect(
+            grad.numpy(),
+            flat.numpy(),
+            bases.numpy(),
+            rows.numpy(),
+            amplitudes.to(buffer.dtype).numpy(),
+            offsets.numpy(),
+        )
+        return
+    gathered = flat[bases.unsqueeze(1) + offsets[rows]] * amplitudes.unsqueeze(1)
+    grad.index_add_(0, rows, gathered)

@@ -375,3 +375,41 @@ def test_balanced_magnitudes_follow_the_lsnn_recipe() -> None:
         load_config(
             CONFIGS / "seq_mnist_lsnn_deep_r.yaml", overrides=["learning.rewiring.signs=free"]
         )
+
+
+def test_an_lsnn_run_continued_equals_one_never_stopped(
+    tiny: Tiny,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Two epochs and a continuation to a third give bitwise the weights, losses and
+    validation rows of three epochs in one go (validation every 3 batches, the learning rate
+    decayed per batch)."""
+    runs = []
+    for name, epochs in (("stopped", 2), ("straight", 3)):
+        config = tiny_lsnn_config()
+        config["training"]["epochs"] = epochs
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        results = tmp_path / name
+        result = invoke("train", path, "--results-dir", results, "--data-dir", tiny.root, "--quiet")
+        assert result.exit_code == 0, result.output
+        (run_dir,) = results.iterdir()
+        runs.append(run_dir)
+    stopped, straight = runs
+    result = invoke("continue", stopped, "2", "3", "--data-dir", tiny.root, "--quiet")
+    assert result.exit_code == 0, result.output
+
+    def state(run_dir: Path) -> dict:
+        return torch.load(run_dir / "epoch_3" / "checkpoint.pt", weights_only=True)["model"]
+
+    resumed, reference = state(stopped), state(straight)
+    assert resumed.keys() == reference.keys()
+    assert all(torch.equal(resumed[key], reference[key]) for key in reference)
+
+    def rows(run_dir: Path, name: str) -> list[list[str]]:
+        lines = (run_dir / name).read_text().splitlines()
+        return [line.split(",")[:-1] for line in lines]  # all but the seconds column
+
+    assert rows(stopped, "validation.csv") == rows(straight, "validation.csv")
+    history = [[row[:5] for row in rows(run, "history.csv")] for run in runs]
+    assert history[0] == history[1]

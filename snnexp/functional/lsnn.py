@@ -17,11 +17,14 @@ gamma max(0, 1 - |u_t|) (0 while refractory); unlike the generic time-stepped mo
 are not detached in the reset and the adaptation, so gradients flow through both, as in LSNN.
 
 :func:`lsnn_layer` is the fused implementation: one autograd node for all steps, event-driven
-products (only the weights of synapses whose presynaptic neuron spiked are added, into a ring
-buffer of the next D steps' currents) and a backward pass that stores only spikes, the
-pseudo-derivative, the threshold and the previous membrane, and gathers the recurrent error only
-for the neurons whose pseudo-derivative is non-zero. :func:`lsnn_layer_plain` is the same
-layer as plain autograd operations (the reference the fused one is tested against).
+products (only the weights of synapses whose presynaptic neuron spiked are added, into the
+currents of the steps their delays reach) and a backward pass that stores only spikes, the
+pseudo-derivative, the threshold and the previous membrane, and computes the recurrent error
+only for the neurons whose pseudo-derivative is non-zero. On the CPU it runs as compiled loops
+(:mod:`snnexp.functional.lsnn_cpu`), elsewhere as torch operations step by step.
+:func:`lsnn_layer_readout` gives only sum_t c_t z_t and sum_t z_t (a read-out's and a rate
+regulariser's need) and keeps less. :func:`lsnn_layer_plain` is the same layer as plain
+autograd operations (the reference the fused ones are tested against).
 """
 
 from __future__ import annotations

@@ -330,6 +330,14 @@ def test_lsnn_run_validates_every_n_batches_and_decays_per_batch(
     rows = (run_dir / "validation.csv").read_text().splitlines()
     assert [int(row.split(",")[0]) for row in rows[1:]] == [3, 6, 9, 12]
 
+    result = invoke("eval", run_dir, "--only", "validation_by_iteration")
+    assert result.exit_code == 0, result.output
+    assert (run_dir / "epoch_3" / "figures" / "validation_by_iteration.png").is_file()
+    (run_dir / "validation.csv").write_text("iteration,epoch\n3,")
+    result = invoke("eval", run_dir, "--only", "training_curves")
+    assert result.exit_code == 0, result.output
+    assert "validation.csv is damaged" in result.output
+
 
 def test_nir_export_refuses_an_lsnn_network_with_the_reason() -> None:
     pytest.importorskip("nir", reason="the nir extra is not installed (pip install '.[interop]')")

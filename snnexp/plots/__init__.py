@@ -8,7 +8,8 @@ functions, and a ``jobs(run)`` that lists the figures that apply to a savepoint
 figures are drawn. Figure names (file stems) by family:
 
 - ``curves``: ``training_curves``, ``training_curves_log_error`` (lr steps marked),
-  ``lr_and_bumps`` (learning rate and weight-bumping events per epoch)
+  ``lr_and_bumps`` (learning rate and weight-bumping events per epoch), ``validation_by_iteration``
+  (runs with training.validate_every)
 - ``confusion``: ``confusion_<split>``; ``per_class_accuracy_<split>`` (not Yin-Yang)
 - ``spike_times``: ``output_times_<split>`` (sorted by true class), ``output_times_over_training``
 - ``histograms``: ``spike_time_histograms_<split>`` (output: correct vs wrong; hidden layers)

@@ -12,6 +12,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
+from snnexp.plots.io import HistoryError, read_validation
 from snnexp.plots.run import FigureJob, Run
 from snnexp.plots.style import OKABE_ITO, PAGE_WIDTH, TRAIN_COLOR, VAL_COLOR, styled
 
@@ -151,9 +152,32 @@ def progress_png(rows: Sequence[Mapping[str, float]], title: str | None = None) 
     return buffer.getvalue()
 
 
+def plot_validation_by_iteration(
+    validation: dict[str, np.ndarray], *, title: str | None = None
+) -> Figure:
+    """Validation loss (left) and accuracy in % (right) against training iteration (batch),
+    from the validations every N batches (training.validate_every)."""
+    iterations = validation["iteration"]
+    marker = "o" if len(iterations) <= MARKER_MAX_EPOCHS else None
+    with styled():
+        fig = Figure(figsize=(PAGE_WIDTH, 2.6), layout="constrained")
+        ax_loss, ax_acc = fig.subplots(1, 2)
+        ax_loss.plot(iterations, validation["val_loss"], color=VAL_COLOR, marker=marker)
+        ax_loss.set_ylabel("validation loss")
+        ax_acc.plot(iterations, 100.0 * validation["val_accuracy"], color=VAL_COLOR, marker=marker)
+        ax_acc.set_ylabel("validation accuracy [%]")
+        for ax in (ax_loss, ax_acc):
+            ax.set_xlabel("iteration")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if title:
+            fig.suptitle(title, fontsize="medium")
+    return fig
+
+
 def jobs(run: Run) -> list[FigureJob]:
-    """``training_curves``, ``training_curves_log_error`` and, where the history has the
-    learning rate, ``lr_and_bumps``."""
+    """``training_curves``, ``training_curves_log_error``, where the history has the learning
+    rate ``lr_and_bumps``, and where the run validated every N batches
+    ``validation_by_iteration``."""
     history = run.history
     if len(history["epoch"]) == 0:
         logger.info("history.csv has no epochs yet: skipping the training curves")
@@ -178,4 +202,12 @@ def jobs(run: Run) -> list[FigureJob]:
         found.append(
             FigureJob("lr_and_bumps", functools.partial(plot_lr_and_bumps, history, title=title))
         )
+    try:
+        validation = read_validation(run.run_dir)
+    except HistoryError as error:
+        logger.warning("%s: skipping the validation_by_iteration figure", error)
+        validation = None
+    if validation is not None and len(validation["iteration"]):
+        plot = functools.partial(plot_validation_by_iteration, validation, title=title)
+        found.append(FigureJob("validation_by_iteration", plot))
     return found

@@ -10,7 +10,13 @@ from typing import Any
 import numpy as np
 import yaml
 
-from snnexp.run.files import CONFIG_FILE, HISTORY_FILE, SAVEPOINT_NAME, outputs_file
+from snnexp.run.files import (
+    CONFIG_FILE,
+    HISTORY_FILE,
+    SAVEPOINT_NAME,
+    VALIDATION_FILE,
+    outputs_file,
+)
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy")
 OUTPUT_KEYS = ("labels", "predictions")
@@ -76,6 +82,23 @@ def read_history(path: Path) -> dict[str, np.ndarray]:
     except (ValueError, TypeError, AttributeError, csv.Error) as error:
         raise HistoryError(f"{path} is damaged or empty ({error})") from error
     return history_arrays(columns)
+
+
+def read_validation(run_dir: Path) -> dict[str, np.ndarray] | None:
+    """``validation.csv`` of a run (training.validate_every) as one float array per column,
+    or None when the run has none. A damaged file raises :class:`HistoryError`."""
+    path = Path(run_dir) / VALIDATION_FILE
+    if not path.is_file():
+        return None
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        columns = {key: np.array([_to_float(row[key]) for row in rows]) for key in rows[0]}
+        if "iteration" not in columns or "val_accuracy" not in columns:
+            raise ValueError("it lacks the iteration or val_accuracy column")
+    except (ValueError, TypeError, AttributeError, IndexError, KeyError, csv.Error) as error:
+        raise HistoryError(f"{path} is damaged or empty ({error})") from error
+    return columns
 
 
 def history_arrays(columns: dict[str, list[float]]) -> dict[str, np.ndarray]:

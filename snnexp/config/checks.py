@@ -541,8 +541,9 @@ def _check_sequence(cfg: ExperimentConfig, problems: Problems, steps: int) -> No
     if (name == SEQUENTIAL_DATASET) != (encoding in SEQUENCE_ENCODINGS):
         problems.add(
             "dataset.encoding.type",
-            f"dataset {SEQUENTIAL_DATASET!r} and the encodings 'threshold_crossing' or "
-            f"'lsnn_crossing' go together (got dataset {name!r} with encoding {encoding!r})",
+            f"dataset {SEQUENTIAL_DATASET!r} and the encodings "
+            f"{' or '.join(map(repr, SEQUENCE_ENCODINGS))} go together "
+            f"(got dataset {name!r} with encoding {encoding!r})",
         )
     elif name == SEQUENTIAL_DATASET and steps < SEQUENCE_LENGTH:
         problems.add(

@@ -279,14 +279,15 @@ class _CompiledLSNN(torch.autograd.Function):
     @staticmethod
     def backward(  # noqa: PLR0913
         ctx,  # noqa: ANN001
-        grad_spikes: torch.Tensor | None,
-        grad_filtered: torch.Tensor | None,
-        grad_counts: torch.Tensor | None,
-        _grad_membrane: torch.Tensor | None,
-        _grad_threshold: torch.Tensor | None,
+        grad_spikes: torch.Tensor,
+        grad_filtered: torch.Tensor,
+        grad_counts: torch.Tensor,
+        _grad_membrane: torch.Tensor,
+        _grad_threshold: torch.Tensor,
     ) -> tuple[torch.Tensor | None, ...]:
         """The adjoints of :meth:`_FusedLSNN.backward`, the spikes' gradient g_t being the
-        spikes' own, or window_t dL/dfiltered + dL/dcounts."""
+        spikes' own, or with a window, window_t dL/dfiltered + dL/dcounts (autograd passes
+        zeros for outputs the loss does not use, empty for the empty ones)."""
         (x, recurrent_weight, delays, recurrent_delays, bits, previous, threshold, derivative,
          window) = ctx.saved_tensors  # fmt: skip
         c: LSNNConstants = ctx.constants
@@ -295,10 +296,7 @@ class _CompiledLSNN(torch.autograd.Function):
             spikes=empty, filtered=empty, counts=empty, bits=bits, previous_membrane=previous,
             threshold=threshold, derivative=derivative, membrane=empty,
         )  # fmt: skip
-        if len(window):
-            gradient = lsnn_cpu.SpikeGradient(None, window, grad_filtered, grad_counts)
-        else:
-            gradient = lsnn_cpu.SpikeGradient(grad_spikes, None, None, None)
+        gradient = lsnn_cpu.SpikeGradient(grad_spikes, window, grad_filtered, grad_counts)
         grad_weight, grad_recurrent = lsnn_cpu.backward(
             gradient, x, state, recurrent_weight, delays, recurrent_delays,
             _coefficients(c, x.dtype), c.beta, c.n_delays,

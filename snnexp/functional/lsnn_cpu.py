@@ -77,14 +77,14 @@ def _forward(  # noqa: PLR0913, PLR0915
     threshold: np.ndarray,
     derivative: np.ndarray,
     membrane: np.ndarray,
-    keep: bool,
-    record: bool,
 ) -> None:
     alpha, one_minus_alpha, rho, one_minus_rho, theta, gamma = k
     steps, batch, n_in = x.shape
     n = beta.shape[0]
     reduce = window.shape[0] > 0
     full = spikes.shape[0] > 0
+    keep = derivative.shape[0] > 0
+    record = membrane.shape[0] > 0
     first_previous = n - previous.shape[2]
     first_threshold = n - threshold.shape[2]
     zero = alpha - alpha
@@ -247,13 +247,14 @@ class ForwardState(NamedTuple):
 
 
 class SpikeGradient(NamedTuple):
-    """The loss's gradient of the spikes: per step ``spikes`` ``(steps, batch, n)``, or through
-    the reductions, g_t = window_t ``filtered`` + ``counts``."""
+    """The loss's gradient of the spikes: per step ``spikes`` ``(steps, batch, n)``, or, where
+    ``window`` is not empty, through the reductions: g_t = window_t ``filtered`` + ``counts``
+    ``(batch, n)``. The parts not used are empty."""
 
-    spikes: torch.Tensor | None
-    window: torch.Tensor | None
-    filtered: torch.Tensor | None
-    counts: torch.Tensor | None
+    spikes: torch.Tensor
+    window: torch.Tensor
+    filtered: torch.Tensor
+    counts: torch.Tensor
 
 
 def forward(  # noqa: PLR0913
@@ -304,8 +305,6 @@ def forward(  # noqa: PLR0913
         n_delays * n,
         (window if reduced else x.new_empty(0)).contiguous().numpy(),
         *(part.numpy() for part in state),
-        keep,
-        record,
     )
     return state
 
@@ -325,25 +324,13 @@ def backward(  # noqa: PLR0913
     (adjoint recurrences in :meth:`snnexp.functional.lsnn._FusedLSNN.backward`). The samples
     are cut into a fixed number of chunks, each summing its own gradients, added up in order."""
     _use_threads()
-    steps, batch, n = state.bits.shape
+    _, batch, n = state.bits.shape
     chunks = min(batch, CHUNKS)
     span = n_delays * n
     chunk_grads = x.new_zeros((chunks, x.shape[2], span))
     chunk_recurrent_grads = x.new_zeros((chunks, n, span))
-    none = x.new_zeros(0)
-
-    def given(tensor: torch.Tensor | None, shape: tuple[int, ...]) -> np.ndarray:
-        """The gradient part as a contiguous array; zeros where autograd passed none."""
-        if tensor is None:
-            return x.new_zeros(shape).numpy()
-        return tensor.contiguous().numpy()
-
-    reduced = gradient.window is not None
     _backward(
-        none.view(0, 0, 0).numpy() if reduced else given(gradient.spikes, (steps, batch, n)),
-        gradient.window.contiguous().numpy() if reduced else none.numpy(),
-        given(gradient.filtered, (batch, n)) if reduced else none.view(0, 0).numpy(),
-        given(gradient.counts, (batch, n)) if reduced else none.view(0, 0).numpy(),
+        *(part.contiguous().numpy() for part in gradient),
         x.contiguous().numpy(),
         state.bits.numpy(),
         state.previous_membrane.numpy(),

@@ -8,15 +8,13 @@ flattened. Synapse ij of presynaptic neuron i lands at offset ``offsets[i, j] = 
     collect   grad[i_e, j] += a_e buffer[base_e + offsets[i_e, j]]       (errors -> weight grads)
 
 Only the rows of presynaptic neurons that spiked are touched: the cost is events x n, not
-batch x n_pre x n. On the CPU both run as Numba loops (in event order: deterministic); elsewhere
-as torch index operations.
+batch x n_pre x n. Both are torch index operations (the torch-op path of
+:mod:`snnexp.functional.lsnn`, for devices other than the CPU, whose layer has compiled loops).
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
-from numba import njit
 
 
 def synapse_offsets(delays: torch.Tensor) -> torch.Tensor:
@@ -42,38 +40,6 @@ def event_bases(
     return sample * (span * n) + step * n
 
 
-@njit(nogil=True, cache=True)
-def _deliver(
-    flat: np.ndarray,
-    bases: np.ndarray,
-    rows: np.ndarray,
-    amplitudes: np.ndarray,
-    offsets: np.ndarray,
-    weight: np.ndarray,
-) -> None:
-    n = weight.shape[1]
-    for e in range(len(bases)):
-        i, base, a = rows[e], bases[e], amplitudes[e]
-        for j in range(n):
-            flat[base + offsets[i, j]] += a * weight[i, j]
-
-
-@njit(nogil=True, cache=True)
-def _collect(
-    grad: np.ndarray,
-    flat: np.ndarray,
-    bases: np.ndarray,
-    rows: np.ndarray,
-    amplitudes: np.ndarray,
-    offsets: np.ndarray,
-) -> None:
-    n = grad.shape[1]
-    for e in range(len(bases)):
-        i, base, a = rows[e], bases[e], amplitudes[e]
-        for j in range(n):
-            grad[i, j] += a * flat[base + offsets[i, j]]
-
-
 def deliver(
     buffer: torch.Tensor,
     bases: torch.Tensor,
@@ -84,19 +50,9 @@ def deliver(
 ) -> None:
     """buffer[base_e + offsets[i_e, j]] += a_e W[i_e, j] for every event e (``rows`` holds
     i_e) and postsynaptic j."""
-    flat = buffer.view(-1)
-    if buffer.device.type == "cpu":
-        _deliver(
-            flat.numpy(),
-            bases.numpy(),
-            rows.numpy(),
-            amplitudes.to(buffer.dtype).numpy(),
-            offsets.numpy(),
-            weight.detach().contiguous().numpy(),
-        )
-        return
     index = bases.unsqueeze(1) + offsets[rows]
-    flat.index_add_(0, index.view(-1), (weight[rows] * amplitudes.unsqueeze(1)).view(-1))
+    values = weight.detach()[rows] * amplitudes.to(buffer.dtype).unsqueeze(1)
+    buffer.view(-1).index_add_(0, index.view(-1), values.view(-1))
 
 
 def collect(
@@ -109,16 +65,5 @@ def collect(
 ) -> None:
     """grad[i_e, j] += a_e buffer[base_e + offsets[i_e, j]] for every event e and
     postsynaptic j."""
-    flat = buffer.view(-1)
-    if buffer.device.type == "cpu":
-        _collect(
-            grad.numpy(),
-            flat.numpy(),
-            bases.numpy(),
-            rows.numpy(),
-            amplitudes.to(buffer.dtype).numpy(),
-            offsets.numpy(),
-        )
-        return
-    gathered = flat[bases.unsqueeze(1) + offsets[rows]] * amplitudes.unsqueeze(1)
-    grad.index_add_(0, rows, gathered)
+    gathered = buffer.view(-1)[bases.unsqueeze(1) + offsets[rows]]
+    grad.index_add_(0, rows, gathered * amplitudes.to(buffer.dtype).unsqueeze(1))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,23 @@ def _to_float(text: str) -> float:
 
 
 class HistoryError(ValueError):
-    """history.csv exists but cannot be read (empty, truncated, not text)."""
+    """history.csv or validation.csv exists but cannot be read (empty, truncated, not text)."""
+
+
+def _read_columns(path: Path, required: Sequence[str]) -> dict[str, list[float]]:
+    """One list of floats per column of a CSV file the run wrote (empty cells: NaN); a damaged
+    file, or one without the ``required`` columns, raises :class:`HistoryError`."""
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            header = reader.fieldnames or []
+            missing = [c for c in required if c not in header]
+            if missing:
+                raise ValueError(f"it lacks the column(s) {', '.join(missing)}")
+            rows = list(reader)
+        return {column: [_to_float(row[column]) for row in rows] for column in header}
+    except (ValueError, TypeError, AttributeError, csv.Error) as error:
+        raise HistoryError(f"{path} is damaged or empty ({error})") from error
 
 
 def read_history(path: Path) -> dict[str, np.ndarray]:
@@ -70,18 +87,7 @@ def read_history(path: Path) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise _not_a_result_folder(path)
-    try:
-        with path.open(newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            header = reader.fieldnames or []
-            missing = [c for c in HISTORY_COLUMNS if c not in header]
-            if missing:
-                raise ValueError(f"it lacks the column(s) {', '.join(missing)}")
-            rows = list(reader)
-        columns = {column: [_to_float(row[column]) for row in rows] for column in header}
-    except (ValueError, TypeError, AttributeError, csv.Error) as error:
-        raise HistoryError(f"{path} is damaged or empty ({error})") from error
-    return history_arrays(columns)
+    return history_arrays(_read_columns(path, HISTORY_COLUMNS))
 
 
 def read_validation(run_dir: Path) -> dict[str, np.ndarray] | None:
@@ -90,15 +96,8 @@ def read_validation(run_dir: Path) -> dict[str, np.ndarray] | None:
     path = Path(run_dir) / VALIDATION_FILE
     if not path.is_file():
         return None
-    try:
-        with path.open(newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-        columns = {key: np.array([_to_float(row[key]) for row in rows]) for key in rows[0]}
-        if "iteration" not in columns or "val_accuracy" not in columns:
-            raise ValueError("it lacks the iteration or val_accuracy column")
-    except (ValueError, TypeError, AttributeError, IndexError, KeyError, csv.Error) as error:
-        raise HistoryError(f"{path} is damaged or empty ({error})") from error
-    return columns
+    columns = _read_columns(path, ("iteration", "val_loss", "val_accuracy"))
+    return {key: np.asarray(values, dtype=np.float64) for key, values in columns.items()}
 
 
 def history_arrays(columns: dict[str, list[float]]) -> dict[str, np.ndarray]:

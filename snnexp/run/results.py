@@ -360,9 +360,25 @@ def latest_state(run_dir: Path) -> tuple[str, dict[str, Any]]:
     return f"savepoint {savepoint_folder(epoch)}", load_checkpoint(savepoints[epoch])
 
 
+def table_rows(
+    columns: Mapping[str, Sequence[float]], names: Sequence[str]
+) -> list[dict[str, float]]:
+    """One dict per row from the per-column lists a checkpoint stores (no columns: no rows)."""
+    if not columns:
+        return []
+    return [{key: columns[key][i] for key in names} for i in range(len(columns[names[0]]))]
+
+
+def table_columns(
+    rows: Sequence[Mapping[str, float]], names: Sequence[str]
+) -> dict[str, list[float]]:
+    """The per-column lists of ``rows`` that a checkpoint stores (:func:`table_rows` back)."""
+    return {key: [row[key] for row in rows] for key in names}
+
+
 def history_rows(columns: Mapping[str, Sequence[float]]) -> list[dict[str, float]]:
     """The history as one dict per epoch, from the per-column lists a checkpoint stores."""
-    return [{key: columns[key][i] for key in HISTORY_COLUMNS} for i in range(len(columns["epoch"]))]
+    return table_rows(columns, HISTORY_COLUMNS)
 
 
 def export_run(

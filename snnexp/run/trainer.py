@@ -58,6 +58,8 @@ from snnexp.run.results import (
     history_rows,
     save_resume_state,
     save_savepoint,
+    table_columns,
+    table_rows,
     write_history,
     write_validation,
 )
@@ -537,10 +539,8 @@ class Trainer:
                 "numpy_pos": int(np_state[2]),
             },
             **self._plugin_states(),
-            "history": {key: [row[key] for row in self.history] for key in HISTORY_COLUMNS},
-            "validation": {
-                key: [row[key] for row in self.validations] for key in VALIDATION_COLUMNS
-            },
+            "history": table_columns(self.history, HISTORY_COLUMNS),
+            "validation": table_columns(self.validations, VALIDATION_COLUMNS),
             "config": config_to_dict(self.cfg),
         }
 
@@ -573,11 +573,7 @@ class Trainer:
             for plugin in self.plugins:
                 plugin.load_state_dict(checkpoint[plugin.checkpoint_key])
             self.history = history_rows(checkpoint["history"])
-            validation = checkpoint.get("validation") or {}
-            self.validations = [
-                dict(zip(validation, values, strict=True))
-                for values in zip(*validation.values(), strict=True)
-            ]
+            self.validations = table_rows(checkpoint.get("validation") or {}, VALIDATION_COLUMNS)
             self.epoch = int(checkpoint["epoch"])
             self._evaluated.clear()
             position = checkpoint.get("position")

@@ -1,8 +1,8 @@
 """The `snnexp` command: parse, call, print. No science here.
 
 One module per command (``train``, ``inference``, ``evaluate`` for ``eval``, ``continue_run``
-for ``continue``, ``export``, ``convert``, ``data``, ``nir``); each registers itself on the group
-:func:`main` of :mod:`snnexp.cli.shared` when imported here.
+for ``continue``, ``export``, ``convert``, ``data``, ``nir``, ``sweep`` with ``compare``); each
+registers itself on the group :func:`main` of :mod:`snnexp.cli.shared` when imported here.
 """
 
 from snnexp.cli import (  # noqa: F401 (register)
@@ -13,6 +13,7 @@ from snnexp.cli import (  # noqa: F401 (register)
     export,
     inference,
     nir,
+    sweep,
     train,
 )
 from snnexp.cli.shared import main

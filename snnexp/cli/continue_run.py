@@ -11,6 +11,7 @@ import click
 
 from snnexp.cli.shared import (
     data_dir_option,
+    data_parallel,
     friendly_errors,
     logger,
     main,
@@ -22,6 +23,7 @@ from snnexp.cli.shared import (
     threads_option,
     with_overrides,
 )
+from snnexp.run.distributed import World, broadcast_object
 from snnexp.run.files import HISTORY_FILE, RESUME_FILE, SAVEPOINT_NAME, savepoint_folder
 from snnexp.run.lock import run_lock
 from snnexp.run.results import (
@@ -70,7 +72,6 @@ def continue_command(
     500. EPOCH 'latest' is the latest complete state.
     """
     from snnexp.run.inference import read_run_config
-    from snnexp.run.trainer import Trainer, savepoint_epochs
 
     from_latest = epoch == LATEST and not SAVEPOINT_NAME.match(Path(results_dir).name)
     epoch_dir = None
@@ -79,6 +80,30 @@ def continue_command(
         run_dir = Path(results_dir)
     else:
         run_dir, epoch_dir = resolve_savepoint(results_dir, _epoch_number(epoch))
+    with data_parallel(device or read_run_config(run_dir).training.device) as world:
+        if world.is_main:
+            _continue_main(
+                run_dir, epoch_dir, savepoints, device, data_dir, quiet, tensorboard, world
+            )
+        else:
+            _continue_other_rank(run_dir, device, data_dir, tensorboard, world)
+
+
+def _continue_main(
+    run_dir: Path,
+    epoch_dir: Path | None,
+    savepoints: tuple[str, ...],
+    device: str | None,
+    data_dir: Path | None,
+    quiet: bool,
+    tensorboard: bool,
+    world: World,
+) -> None:
+    """Rank 0 (or the only process): reads the state, hands it to the other ranks, trains and
+    writes the folder."""
+    from snnexp.run.inference import read_run_config
+    from snnexp.run.trainer import Trainer, savepoint_epochs
+
     setup_logging(run_dir)
     with run_lock(run_dir):
         for name in remove_staging(run_dir):
@@ -91,6 +116,7 @@ def continue_command(
         cfg = with_overrides(read_run_config(run_dir), device, None, tensorboard)
         targets = parse_epochs(savepoints) if savepoints else savepoint_epochs(cfg.training)
         targets = [target for target in targets if target > start]
+        broadcast_object((checkpoint, targets) if targets else None, world)
         if not targets and not savepoints:
             logger.info(
                 "%s is complete: trained to training.epochs = %d (%s); nothing to do. To train "
@@ -108,7 +134,7 @@ def continue_command(
                 f"{run_dir.name} is trained to epoch {start} ({source}); SAVEPOINTS must lie "
                 f'after it, e.g.: snnexp continue {run_dir} {start} "{start + 100}"'
             )
-        trainer = Trainer(cfg, run_dir=run_dir, progress=not quiet, data_dir=data_dir)
+        trainer = Trainer(cfg, run_dir=run_dir, progress=not quiet, data_dir=data_dir, world=world)
         trainer.load_state_dict(checkpoint)
         _back_up_history(run_dir, start)
         if epoch_dir is not None:
@@ -121,9 +147,28 @@ def continue_command(
                 max(targets),
                 targets,
             )
+            if world.active:
+                logger.info("%s; each rank trains on its shard of every batch", world.describe())
             trainer.run(max(targets), targets)
             report_savepoint(run_dir / savepoint_folder(trainer.epoch))
             logger.info("results: %s", run_dir)
+
+
+def _continue_other_rank(
+    run_dir: Path, device: str | None, data_dir: Path | None, tensorboard: bool, world: World
+) -> None:
+    """Ranks 1 .. N-1 under torchrun: train on from the state rank 0 read (writing nothing)."""
+    from snnexp.run.inference import read_run_config
+    from snnexp.run.trainer import Trainer
+
+    shared = broadcast_object(None, world)
+    if shared is None:
+        return
+    checkpoint, targets = shared
+    cfg = with_overrides(read_run_config(run_dir), device, None, tensorboard)
+    trainer = Trainer(cfg, progress=False, data_dir=data_dir, world=world)
+    trainer.load_state_dict(checkpoint)
+    trainer.run(max(targets), targets)
 
 
 def _epoch_number(epoch: str) -> int | None:

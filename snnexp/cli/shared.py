@@ -96,16 +96,18 @@ def run_outcome() -> Iterator[None]:
 
 
 @contextmanager
-def new_run_folder(trainer: Any, results_dir: Path, name: str) -> Iterator[Path]:
-    """A new result folder ``<results_dir>/<name>_<date>_<time>/`` for ``trainer``: created,
-    locked against a second writer, its config.yaml written, log.txt opened there; inside, the
-    run's outcome ends the log (:func:`run_outcome`)."""
+def new_run_folder(
+    trainer: Any, results_dir: Path, name: str, exact: Path | None = None
+) -> Iterator[Path]:
+    """A new result folder ``<results_dir>/<name>_<date>_<time>/`` (or ``exact``) for
+    ``trainer``: created, locked against a second writer, its config.yaml written, log.txt
+    opened there; inside, the run's outcome ends the log (:func:`run_outcome`)."""
     from snnexp.config import dump_config_yaml
     from snnexp.run.files import CONFIG_FILE
     from snnexp.run.lock import run_lock
     from snnexp.run.results import atomic_write_text, make_run_dir
 
-    run_dir = make_run_dir(results_dir, name)
+    run_dir = make_run_dir(results_dir, name, exact)
     trainer.run_dir = run_dir
     with run_lock(run_dir):
         atomic_write_text(
@@ -122,6 +124,23 @@ class ConsoleHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         tqdm.write(self.format(record), file=sys.stdout)
+
+
+@contextmanager
+def data_parallel(device: str) -> Iterator[Any]:
+    """The :class:`~snnexp.run.distributed.World` of this process: the ranks under torchrun
+    (only rank 0 prints below warnings), a single one otherwise; the process group is left at
+    the end."""
+    from snnexp.run.distributed import close_world, init_world
+
+    world = init_world(device)
+    if not world.is_main:
+        for handler in logger.handlers:
+            handler.setLevel(logging.WARNING)
+    try:
+        yield world
+    finally:
+        close_world(world)
 
 
 def setup_logging(run_dir: Path | None = None) -> None:

@@ -9,6 +9,7 @@ import click
 
 from snnexp.cli.shared import (
     data_dir_option,
+    data_parallel,
     device_text,
     friendly_errors,
     logger,
@@ -29,6 +30,13 @@ from snnexp.run.files import savepoint_folder
 @main.command()
 @click.argument("config", type=click.Path(path_type=Path, dir_okay=False))
 @results_dir_option
+@click.option(
+    "--run-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Write the run into exactly this folder (created; it must not exist yet) instead of "
+    "a new timestamped one under --results-dir.",
+)
 @training_device_option
 @click.option(
     "--seed",
@@ -52,6 +60,7 @@ from snnexp.run.files import savepoint_folder
 def train(
     config: Path,
     results_dir: Path,
+    run_dir: Path | None,
     device: str | None,
     seed: int | None,
     settings: tuple[str, ...],
@@ -71,29 +80,36 @@ def train(
 
     setup_logging()
     cfg = with_overrides(load_config(config, settings), device, seed, tensorboard)
-    if cfg.model.nir and not cfg.model.blocks:
-        from snnexp.nir.runs import config_with_graph, load_graph_weights, read_network_file
+    with data_parallel(cfg.training.device) as world:
+        options = {"progress": not quiet and world.is_main, "data_dir": data_dir, "world": world}
+        if cfg.model.nir and not cfg.model.blocks:
+            from snnexp.nir.runs import config_with_graph, load_graph_weights, read_network_file
 
-        graph = read_network_file(Path(cfg.model.nir))
-        cfg, imported = config_with_graph(cfg, graph, None, cfg.model.nir)
-        trainer = Trainer(cfg, progress=not quiet, data_dir=data_dir)
-        load_graph_weights(trainer.model, imported)
-    else:
-        trainer = Trainer(cfg, progress=not quiet, data_dir=data_dir)
-    with new_run_folder(trainer, results_dir, cfg.name or config.stem) as run_dir:
-        logger.info(
-            "training %s (%s) on %s -> %s",
-            cfg.name,
-            cfg.learning.rule,
-            device_text(trainer.device),
-            run_dir,
-        )
-        if settings:
-            logger.info("config keys set on the command line: %s", "; ".join(settings))
-        started = time.perf_counter()
-        trainer.run(cfg.training.epochs, savepoint_epochs(cfg.training))
-        logger.info(
-            "trained %d epochs in %.1f s", cfg.training.epochs, time.perf_counter() - started
-        )
-        report_savepoint(run_dir / savepoint_folder(trainer.epoch))
-        logger.info("results: %s", run_dir)
+            graph = read_network_file(Path(cfg.model.nir))
+            cfg, imported = config_with_graph(cfg, graph, None, cfg.model.nir)
+            trainer = Trainer(cfg, **options)
+            load_graph_weights(trainer.model, imported)
+        else:
+            trainer = Trainer(cfg, **options)
+        if not world.is_main:
+            trainer.run(cfg.training.epochs, savepoint_epochs(cfg.training))
+            return
+        with new_run_folder(trainer, results_dir, cfg.name or config.stem, run_dir) as run_dir:
+            logger.info(
+                "training %s (%s) on %s -> %s",
+                cfg.name,
+                cfg.learning.rule,
+                device_text(trainer.device),
+                run_dir,
+            )
+            if world.active:
+                logger.info("%s; each rank trains on its shard of every batch", world.describe())
+            if settings:
+                logger.info("config keys set on the command line: %s", "; ".join(settings))
+            started = time.perf_counter()
+            trainer.run(cfg.training.epochs, savepoint_epochs(cfg.training))
+            logger.info(
+                "trained %d epochs in %.1f s", cfg.training.epochs, time.perf_counter() - started
+            )
+            report_savepoint(run_dir / savepoint_folder(trainer.epoch))
+            logger.info("results: %s", run_dir)

@@ -36,7 +36,7 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Exper
     every invalid value.
     """
     path = Path(path)
-    data = _read_yaml(path)
+    data = read_yaml(path)
     source = str(path)
     if overrides:
         _require_mapping(data, source)
@@ -129,27 +129,33 @@ def dump_config_yaml(cfg: ExperimentConfig, extra: Mapping[str, Any] | None = No
 # reading the file
 
 
-def _read_yaml(path: Path) -> Any:
-    """The parsed YAML content of ``path``; ConfigError when it is absent, unreadable or empty."""
+def read_yaml(path: Path, kind: str = "config") -> Any:
+    """The parsed YAML content of ``path`` (unique keys, bounded alias expansion); ConfigError
+    when it is absent, unreadable, malformed or empty. ``kind`` names the file in messages
+    ("config", "sweep")."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(
-            f"config file not found: {path}\n"
+            f"{kind} file not found: {path}\n"
             f"hint: check the spelling; a relative path starts from the current folder {Path.cwd()}"
         ) from None
     except IsADirectoryError:
-        raise ConfigError(f"{path} is a folder; give the path of a YAML config file") from None
+        raise ConfigError(f"{path} is a folder; give the path of a YAML {kind} file") from None
     except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read config file {path}: {err}") from None
+        raise ConfigError(f"cannot read {kind} file {path}: {err}") from None
     try:
         data = _safe_load(text)
     except yaml.YAMLError as err:
         raise ConfigError(_yaml_error_message(path, err)) from None
     if data is None:
         raise ConfigError(
-            f"config file is empty: {path}; write at least one section, "
-            "e.g. 'training: {epochs: 10}' (every other key has a default)"
+            f"{kind} file is empty: {path}; write at least one section, "
+            + (
+                "e.g. 'training: {epochs: 10}' (every other key has a default)"
+                if kind == "config"
+                else "see its format in the README"
+            )
         )
     return data
 

@@ -72,12 +72,20 @@ def rate_spike_train(
     gain: float,
     length: int,
     generator: torch.Generator,
+    batch_rows: tuple[int, int, int] | None = None,
 ) -> torch.Tensor:
     """A Bernoulli spike train of ``length`` steps, spike probability per step
     min(1, gain p) with p the :func:`intensity` of the latency code. Random numbers come from
-    ``generator`` (a CPU generator: the same spikes on every device)."""
+    ``generator`` (a CPU generator: the same spikes on every device). ``batch_rows`` (start,
+    stop, batch): ``times`` are rows start .. stop - 1 of a batch; the draws are the whole
+    batch's, these rows kept (a data-parallel rank draws what one process would)."""
     probability = (gain * intensity(times, t_early, t_late)).clamp(max=1.0)
-    draws = torch.rand((length, *times.shape), generator=generator, dtype=times.dtype)
+    if batch_rows is None:
+        draws = torch.rand((length, *times.shape), generator=generator, dtype=times.dtype)
+    else:
+        start, stop, rows = batch_rows
+        shape = (length, rows, *times.shape[1:])
+        draws = torch.rand(shape, generator=generator, dtype=times.dtype)[:, start:stop]
     return (draws.to(times.device) < probability.unsqueeze(0)).to(times.dtype)
 
 
@@ -182,6 +190,8 @@ class SpikeEncoder:
     thresholds: int = 40
     interpolate: bool = False
     cue_steps: int = 0
+    batch_rows: tuple[int, int, int] | None = None
+    """Data-parallel training: the rows of the batch this rank encodes (rate code)."""
 
     @property
     def is_random(self) -> bool:
@@ -206,7 +216,8 @@ class SpikeEncoder:
             return latency_spike_train(times, self.dt, start, length)
         if self.type == "rate":
             return rate_spike_train(
-                times, self.t_early, self.t_late, self.rate_gain, length, generator
+                times, self.t_early, self.t_late, self.rate_gain, length, generator,
+                self.batch_rows,
             )
         if self.type == "threshold_crossing":
             return threshold_crossing_spike_train(

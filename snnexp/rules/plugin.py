@@ -43,6 +43,9 @@ class TrainerPlugin:
 
     checkpoint_key: ClassVar[str]
     """The plug-in's entry in checkpoints (None there when the run has no such plug-in)."""
+    reads_batch_outputs: ClassVar[bool] = False
+    """Whether :meth:`before_step` decides on the layers' outputs (data-parallel training then
+    gathers the whole batch's for it)."""
 
     @classmethod
     def wanted(cls, context: PluginContext) -> bool:

@@ -75,6 +75,7 @@ class WeightBumping(TrainerPlugin):
     active input count as drivable, and only active synapses are bumped.
     """
 
+    reads_batch_outputs = True
     checkpoint_key = "bump"
 
     def __init__(self, context: PluginContext) -> None:

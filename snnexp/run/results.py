@@ -79,9 +79,17 @@ HIDDEN_PREFIX = "hidden_"
 """Saved outputs of the hidden layers: hidden_times_<k> (first-spike), hidden_counts_<k> (BPTT)."""
 
 
-def make_run_dir(results_root: Path, name: str) -> Path:
-    """Create and return ``results_root/<name>_<timestamp>`` (suffixed if it already exists)."""
+def make_run_dir(results_root: Path, name: str, exact: Path | None = None) -> Path:
+    """Create and return ``results_root/<name>_<timestamp>`` (suffixed if it already exists),
+    or the folder ``exact`` (its parents created; it must not exist yet)."""
     stem = f"{name}_{datetime.now():%Y-%m-%d_%H-%M-%S}"
+    if exact is not None:
+        results_root, stem = exact.parent, exact.name
+        if exact.exists():
+            raise ResultsError(
+                f"{exact} exists already; give a new folder to --run-dir (or continue that run: "
+                f"snnexp continue {exact})"
+            )
     try:
         results_root.mkdir(parents=True, exist_ok=True)
         for attempt in range(1000):

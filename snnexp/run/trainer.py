@@ -14,8 +14,10 @@ weight raises :class:`~snnexp.errors.DivergenceError` before anything saves it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
+import signal
 import time
 import warnings
 from collections.abc import Iterable
@@ -47,6 +49,15 @@ from snnexp.run.build import (
     build_scheduler,
     resolve_device,
     thread_mode,
+)
+from snnexp.run.distributed import (
+    SINGLE,
+    World,
+    any_rank,
+    check_batches,
+    gather_rows,
+    shard_bounds,
+    sum_over_ranks,
 )
 from snnexp.run.evaluate import EvalResult, evaluate
 from snnexp.run.results import (
@@ -161,12 +172,16 @@ class Trainer:
     stop: StopSignals = field(default_factory=StopSignals)
     saved_splits: tuple[str, ...] = SPLITS
     """The splits a savepoint evaluates and stores (all of them when training)."""
+    world: World = SINGLE
+    """The data-parallel ranks under torchrun (:mod:`snnexp.run.distributed`)."""
 
     def __post_init__(self) -> None:
         self.rule = LEARNING_RULES[self.cfg.learning.rule]
         self._resumed_epoch: EpochProgress | None = None
         self._last_state_written = time.monotonic()
         self.device = resolve_device(self.device_name or self.cfg.training.device)
+        if self.world.backend == "nccl":
+            self.device = torch.device("cuda", self.world.local_rank)
         seeds = self.cfg.training.seeds
         torch.manual_seed(seeds.torch)
         np.random.seed(seeds.numpy)
@@ -185,6 +200,14 @@ class Trainer:
         ]
         self.splits = {name: self._load(name) for name in SPLITS}
         self._evaluated: dict[str, EvalResult] = {}
+        self._forward: torch.nn.Module = self.model
+        if self.world.active:
+            check_batches(
+                self.cfg.training.batch_size, len(self.splits["train"].labels), self.world
+            )
+            self._forward = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=None if self.device.type == "cpu" else [self.device]
+            )
         if self.cfg.training.tensorboard:
             writer_class()
         self._tensorboard: TensorBoardLog | None = None
@@ -238,14 +261,24 @@ class Trainer:
                 times = add_input_noise(
                     times, cfg.input_noise.mean, cfg.input_noise.std, self.generator
                 )
+            share = 1.0
+            if self.world.active:
+                times, labels, share = self._shard(times, labels)
             self.optimizer.zero_grad()
-            outputs, hidden = self.model(times)
+            outputs, hidden = self._forward(times)
+            self._shard_encoder(None)
             predictions = self.loss_fn.predict(outputs)
-            progress.correct += (predictions == labels).sum().item()
-            progress.invalid += (predictions < 0).sum().item()
-            skips = [plugin.before_step([*hidden, outputs]) for plugin in self.plugins]
+            correct, invalid = (predictions == labels).sum().item(), (predictions < 0).sum().item()
+            if self.world.active:
+                correct, invalid = (int(n) for n in sum_over_ranks([correct, invalid], self.world))
+            progress.correct += correct
+            progress.invalid += invalid
+            skips = [
+                plugin.before_step(self._batch_outputs(plugin, hidden, outputs))
+                for plugin in self.plugins
+            ]
             if not any(skips):
-                progress.losses.append(self._learn(outputs, hidden, labels, batch))
+                progress.losses.append(self._learn(outputs, hidden, labels, batch, share))
             changed = [plugin.after_step() for plugin in self.plugins]
             if any(changed):
                 for plugin in self.plugins:
@@ -310,6 +343,31 @@ class Trainer:
             **self._plugin_counts(),
         }
 
+    def _shard(
+        self, times: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """This rank's rows of a batch, and their share of it (data-parallel training)."""
+        start, stop = shard_bounds(len(labels), self.world)
+        self._shard_encoder((start, stop, len(labels)))
+        return times[start:stop], labels[start:stop], (stop - start) / len(labels)
+
+    def _shard_encoder(self, rows: tuple[int, int, int] | None) -> None:
+        """A random input code draws the whole batch's spikes and keeps this rank's ``rows``
+        (start, stop, batch): the same spikes as one process would draw."""
+        encoder = getattr(self.model, "encoder", None)
+        if self.world.active and encoder is not None and encoder.is_random:
+            self.model.encoder = dataclasses.replace(encoder, batch_rows=rows)
+
+    def _batch_outputs(
+        self, plugin: TrainerPlugin, hidden: list[torch.Tensor], outputs: torch.Tensor
+    ) -> list[torch.Tensor]:
+        """The layers' outputs that a plug-in decides on: the whole batch's, gathered from all
+        ranks in data-parallel training."""
+        layers = [*hidden, outputs]
+        if not (self.world.active and plugin.reads_batch_outputs):
+            return layers
+        return [gather_rows(layer.detach(), self.world) for layer in layers]
+
     def _step_scheduler(self) -> None:
         """One step of the learning-rate schedule (per epoch, or per batch that stepped)."""
         if self.scheduler is not None:
@@ -360,12 +418,21 @@ class Trainer:
     def _between_batches(self, progress: EpochProgress) -> None:
         """Stop here if a signal asked for it (after writing the resume state), else write the
         resume state if ``training.checkpoint_minutes`` have passed since the last one."""
-        if self.stop.received is not None:
+        if self._stop_requested():
             self._write_resume_state(progress)
             raise self._stopped(f"at epoch {self.epoch + 1}, batch {progress.batch}")
         minutes = self.cfg.training.checkpoint_minutes
         if minutes and time.monotonic() - self._last_state_written >= 60.0 * minutes:
             self._write_resume_state(progress)
+
+    def _stop_requested(self) -> bool:
+        """Whether a stop signal arrived (at any rank: all ranks stop at the same batch)."""
+        if not self.world.active:
+            return self.stop.received is not None
+        requested = any_rank(self.stop.received is not None, self.world)
+        if requested and self.stop.received is None:
+            self.stop.received = signal.SIGTERM
+        return requested
 
     def _stopped(self, where: str) -> RunStopped:
         signum = self.stop.received
@@ -406,13 +473,24 @@ class Trainer:
         )
 
     def _learn(
-        self, outputs: torch.Tensor, hidden: list[torch.Tensor], labels: torch.Tensor, batch: int
+        self,
+        outputs: torch.Tensor,
+        hidden: list[torch.Tensor],
+        labels: torch.Tensor,
+        batch: int,
+        share: float = 1.0,
     ) -> float:
         """One optimizer step (made by a plug-in where one takes it over, e.g. DEEP R) on a
-        batch's loss; returns the loss. A non-finite loss stops training with a message."""
+        batch's loss; returns the loss. A non-finite loss stops training with a message.
+        Data-parallel, this rank's loss is weighted by its ``share`` of the batch and the
+        returned loss is the whole batch's."""
         loss = self.loss_fn.training_loss(outputs, hidden, labels)
-        if not torch.isfinite(loss):
-            raise self._diverged(batch, f"the loss became {loss.item()}")
+        value = loss.item()
+        if self.world.active:
+            value = sum_over_ranks([value * share], self.world)[0]
+            loss = loss * (share * self.world.size)
+        if not math.isfinite(value):
+            raise self._diverged(batch, f"the loss became {value}")
         loss.backward()
         try:
             if not any(plugin.optimizer_step() for plugin in self.plugins):
@@ -423,7 +501,7 @@ class Trainer:
             raise self._diverged(
                 batch, f"the weight update overflows the model's dtype ({error})"
             ) from error
-        return loss.item()
+        return value
 
     def synapse_mask(self, weight: torch.Tensor) -> torch.Tensor | None:
         """The synapses of ``weight`` that exist: the first mask a plug-in gives (DEEP R: the
@@ -529,6 +607,7 @@ class Trainer:
             "format": CHECKPOINT_FORMAT,
             "snnexp_version": __version__,
             "epoch": self.epoch,
+            "world_size": self.world.size,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
@@ -678,7 +757,7 @@ class Trainer:
     def _stop_between_epochs(self, saved: bool) -> None:
         """After an epoch (or the untrained network): stop if a signal asked for it, writing
         the resume state unless the epoch's savepoint was just written."""
-        if self.stop.received is None:
+        if not self._stop_requested():
             return
         if not saved:
             self._write_resume_state(None)

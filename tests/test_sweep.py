@@ -285,3 +285,37 @@ def test_compare_overlays_runs_and_sweeps(tmp_path: Path, local_sweep: Path) -> 
     assert f"| {local_sweep.name}/p01 | 2 |" in result.output
     bad = invoke("compare", tmp_path)
     assert bad.exit_code == 1 and "neither a finished run nor a sweep folder" in bad.output
+
+
+def test_a_failed_run_is_reported_and_the_others_finish(tmp_path: Path) -> None:
+    sweep_file = write_sweep(
+        tmp_path,
+        {"grid": {"model.weight_mean": [[1.0e39, 0.5], [1.5, 0.5]]}},
+        {"model": {"layer_sizes": [20, 3], "dtype": "float32"}},
+    )
+    done = subprocess.run(
+        sweep_command(sweep_file, "--jobs", 2, "--results-dir", tmp_path / "results"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    folder = only_folder(tmp_path / "results")
+    log = folder / "logs" / "p00_config-seeds.txt"
+    assert (
+        f"1 run(s) did not finish: p00_config-seeds (failed with exit code 1, log: {log})" in output
+    )
+    assert "the initial weights layers.0.weight are not finite" in log.read_text()
+    assert is_finished(folder / "runs" / "p01_config-seeds")
+    rows = list(csv.DictReader((folder / "summary.csv").open()))
+    assert [(row["point"], row["n"]) for row in rows] == [("p00", "0"), ("p01", "1")]
+
+
+def test_sweep_usage_errors_name_the_fix(tmp_path: Path) -> None:
+    assert "give either SWEEP_FILE (a new sweep) or --resume SWEEP_DIR" in invoke("sweep").output
+    sweep_file = write_sweep(tmp_path, {"seeds": 2})
+    result = invoke("sweep", sweep_file, "--address", "auto")
+    assert result.exit_code == 2 and "add --executor ray" in result.output
+    result = invoke("sweep", "--resume", tmp_path)
+    assert result.exit_code == 1 and "is not a sweep folder (no plan.json)" in result.output

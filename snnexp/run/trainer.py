@@ -205,6 +205,12 @@ class Trainer:
             check_batches(
                 self.cfg.training.batch_size, len(self.splits["train"].labels), self.world
             )
+            if getattr(self.loss_fn, "rate_regularization", 0.0) > 0:
+                logger.warning(
+                    "data-parallel: learning.loss.rate_regularization averages the firing rates "
+                    "over each rank's shard of a batch, not over the whole batch as one process "
+                    "does; the weights differ from a single process's accordingly"
+                )
             self._forward = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=None if self.device.type == "cpu" else [self.device]
             )

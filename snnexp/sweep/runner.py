@@ -30,6 +30,7 @@ from snnexp.config import ConfigError, load_config
 from snnexp.errors import ResultsError
 from snnexp.run.files import CONFIG_FILE, RESUME_FILE
 from snnexp.run.results import atomic_write_text, set_aside
+from snnexp.run.stopping import STOP_SIGNALS, signal_name
 from snnexp.sweep.execute import (
     Job,
     SweepStopped,
@@ -184,6 +185,7 @@ class Sweep:
         self.plan = plan
         self.options = options
         self.failed: dict[str, str] = {}
+        """Runs that did not finish in this session: name -> why."""
 
     @property
     def folder(self) -> Path:
@@ -274,18 +276,22 @@ class Sweep:
         path = self.folder / ATTEMPTS_FOLDER / f"{job.name}.json"
         path.parent.mkdir(exist_ok=True)
         atomic_write_text(path, json.dumps(attempts, indent=1) + "\n")
-        if attempt["exit_code"] == 0:
+        code = attempt["exit_code"]
+        if code == 0:
             self.failed.pop(job.name, None)
             logger.info("%s finished (%.0f s)", job.name, attempt["seconds"])
-            return
-        self.failed[job.name] = str(job.log)
-        logger.error(
-            "%s failed (exit code %d); its log: %s\n%s",
-            job.name,
-            attempt["exit_code"],
-            job.log,
-            _tail(job.log),
-        )
+        elif code - 128 in STOP_SIGNALS:
+            self.failed[job.name] = f"stopped by {signal_name(code - 128)}, its state saved"
+            logger.info("%s stopped by %s; its state is saved", job.name, signal_name(code - 128))
+        else:
+            self.failed[job.name] = f"failed with exit code {code}, log: {job.log}"
+            logger.error(
+                "%s failed (exit code %d); its log: %s\n%s",
+                job.name,
+                code,
+                job.log,
+                _tail(job.log),
+            )
 
     def point_summaries(self, points: Sequence[dict[str, Any]] | None = None) -> list[PointSummary]:
         """Every point with the finished runs among its seeds."""
@@ -373,8 +379,8 @@ def run_sweep(spec: SweepSpec, sweep: Sweep, report: Callable[[str], None]) -> i
         sweep.write_summary(notes)
     if sweep.failed:
         report(
-            f"{len(sweep.failed)} run(s) failed: "
-            + "; ".join(f"{name} (log: {log})" for name, log in sweep.failed.items())
+            f"{len(sweep.failed)} run(s) did not finish: "
+            + "; ".join(f"{name} ({why})" for name, why in sweep.failed.items())
             + f". Resume with: snnexp sweep --resume {sweep.folder}"
         )
     return len(sweep.failed)

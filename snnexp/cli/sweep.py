@@ -86,6 +86,7 @@ def sweep(
     folder per point x seed), summary.csv, summary.md and figures/. After an interruption:
       snnexp sweep --resume experiment_results/yin_yang_skip_step_<date>_<time>
     """
+    from snnexp.run.lock import run_lock
     from snnexp.sweep.runner import SUMMARY_MD, Options, resume_sweep, run_sweep, start_sweep
 
     setup_logging()
@@ -103,7 +104,8 @@ def sweep(
         spec, runner = start_sweep(sweep_file, results_dir, threads, options)
         click.echo(f"sweep folder: {runner.folder}")
     try:
-        failed = run_sweep(spec, runner, logger.info)
+        with run_lock(runner.folder):
+            failed = run_sweep(spec, runner, logger.info)
     except SweepStopped as stop:
         click.echo(str(stop), err=True)
         sys.exit(stop.exit_code)

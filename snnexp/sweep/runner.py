@@ -11,6 +11,7 @@ Folder of a sweep::
       logs/<run>.txt      console output of every process of that run
       attempts/<run>.json what each process of that run did: command, exit code, seconds, memory
       summary.csv, summary.md, figures/
+      run.lock            held by the `snnexp sweep` process running it (one at a time)
 """
 
 from __future__ import annotations
@@ -280,9 +281,9 @@ class Sweep:
         if code == 0:
             self.failed.pop(job.name, None)
             logger.info("%s finished (%.0f s)", job.name, attempt["seconds"])
-        elif code - 128 in STOP_SIGNALS:
-            self.failed[job.name] = f"stopped by {signal_name(code - 128)}, its state saved"
-            logger.info("%s stopped by %s; its state is saved", job.name, signal_name(code - 128))
+        elif (signum := -code if code < 0 else code - 128) in STOP_SIGNALS:
+            self.failed[job.name] = f"stopped by {signal_name(signum)}"
+            logger.info("%s stopped by %s", job.name, signal_name(signum))
         else:
             self.failed[job.name] = f"failed with exit code {code}, log: {job.log}"
             logger.error(

@@ -79,7 +79,11 @@ def run_search(spec: SweepSpec, sweep: Sweep, report: Callable[[str], None]) -> 
             else:
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
             logger.info(
-                "trial %s %s: %s = %s", point["id"], point["values"], search.objective, value
+                "trial %s (%s): %s %.2f %%",
+                point["id"],
+                ", ".join(f"{key} = {v}" for key, v in point["values"].items()),
+                search.objective,
+                100 * value,
             )
     finished = {point: value for point, value in trials.items() if math.isfinite(value)}
     if not finished:

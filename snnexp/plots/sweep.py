@@ -88,6 +88,7 @@ def metric_by_key(
                     100 * (stats[i]["sd"] if math.isfinite(stats[i]["sd"]) else 0.0) for i in order
                 ],
                 marker="o",
+                linestyle="-" if numeric else "none",
                 capsize=3,
                 color=OKABE_ITO[index % len(OKABE_ITO)],
                 label=", ".join(
@@ -100,8 +101,9 @@ def metric_by_key(
                 ax.set_xscale("log")
         else:
             ax.set_xticks(range(len(categories)), categories)
+            ax.margins(x=0.25)
         ax.set_xlabel(key)
-        ax.set_ylabel(f"{METRICS[metric]} [%]")
+        ax.set_ylabel(f"{METRICS[metric]} [%]\nmean ± sd over seeds")
         if others:
             ax.legend(fontsize="small")
     return fig

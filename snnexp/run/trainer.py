@@ -9,7 +9,8 @@ Between two batches the run can also save its resume state (:class:`EpochProgres
 epoch's batch order, position and running counts), on a stop signal
 (:mod:`snnexp.run.stopping`) and every ``training.checkpoint_minutes``; resuming from it is
 bitwise the same as well. After every step the weights are checked: a non-finite loss, update or
-weight raises :class:`~snnexp.errors.DivergenceError` before anything saves it.
+weight raises :class:`~snnexp.errors.DivergenceError` before anything saves it. Under torchrun
+each rank trains on its shard of every batch (:mod:`snnexp.run.distributed`).
 """
 
 from __future__ import annotations

@@ -45,8 +45,9 @@ class Job:
 
 
 def run_job(job: Job) -> dict[str, Any]:
-    """Run ``python -m snnexp <arguments>`` to its end; returns the attempt's record: command,
-    exit code, seconds and peak resident memory (MB) of the process."""
+    """Run ``python -m snnexp <arguments>`` to its end (in the sweep's working folder where
+    this machine has it); returns the attempt's record: command, exit code, seconds and peak
+    resident memory (MB) of the process."""
     command = [sys.executable, "-m", "snnexp", *job.arguments]
     started = time.time()
     job.log.parent.mkdir(parents=True, exist_ok=True)
@@ -55,7 +56,7 @@ def run_job(job: Job) -> dict[str, Any]:
         log.flush()
         process = subprocess.Popen(
             command,
-            cwd=job.cwd,
+            cwd=job.cwd if job.cwd.is_dir() else None,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

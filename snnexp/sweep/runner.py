@@ -109,7 +109,7 @@ class Plan:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             return cls(
-                folder=Path(folder),
+                folder=Path(folder).resolve(),
                 base_config=str(data["base_config"]),
                 keys=list(data["keys"]),
                 seeds=list(data["seeds"]),
@@ -137,7 +137,7 @@ def new_sweep_folder(spec: SweepSpec, results_dir: Path, threads: int) -> Plan:
     stem = f"{spec.source.stem}_{datetime.now():%Y-%m-%d_%H-%M-%S}"
     try:
         results_dir.mkdir(parents=True, exist_ok=True)
-        folder = results_dir / stem
+        folder = results_dir.resolve() / stem
         for attempt in range(1, 1000):
             try:
                 folder.mkdir()

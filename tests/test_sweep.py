@@ -319,3 +319,42 @@ def test_sweep_usage_errors_name_the_fix(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "add --executor ray" in result.output
     result = invoke("sweep", "--resume", tmp_path)
     assert result.exit_code == 1 and "is not a sweep folder (no plan.json)" in result.output
+
+
+def test_sigterm_stops_the_runs_and_resume_continues_them(tmp_path: Path) -> None:
+    sweep_file = write_sweep(
+        tmp_path, {"seeds": 2}, {"training": {"epochs": 120, "savepoints": []}}
+    )
+    results = tmp_path / "results"
+    driver = subprocess.Popen(
+        sweep_command(sweep_file, "--jobs", 2, "--results-dir", results),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        _wait_for(lambda: results.exists() and any(results.iterdir()))
+        folder = only_folder(results)
+        runs = [folder / "runs" / name for name in ("p00_config-seeds", "p00_seed1")]
+        _wait_for(lambda: all((run / "epoch_0").is_dir() for run in runs))
+        driver.send_signal(signal.SIGTERM)
+        output, _ = driver.communicate(timeout=120)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 143, output
+    assert f"Finish it with: snnexp sweep --resume {folder}" in output
+    for run in runs:
+        assert (run / "resume.pt").is_file()
+        assert "run ended: stopped by SIGTERM" in (run / "log.txt").read_text()
+    assert (folder / "summary.md").is_file()
+    done = subprocess.run(
+        sweep_command("--resume", folder, "--jobs", 2), capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    for run in runs:
+        assert is_finished(run)
+        assert [a["command"].split()[1] for a in attempts(folder, run.name)] == [
+            "train",
+            "continue",
+        ]

@@ -30,7 +30,7 @@ import numpy as np
 from snnexp.config import ConfigError, load_config
 from snnexp.errors import ResultsError
 from snnexp.run.files import CONFIG_FILE, RESUME_FILE
-from snnexp.run.results import atomic_write_text, set_aside
+from snnexp.run.results import atomic_write_text, list_savepoints, set_aside
 from snnexp.run.stopping import STOP_SIGNALS, signal_name
 from snnexp.sweep.execute import (
     Job,
@@ -322,9 +322,7 @@ def _has_state(run_dir: Path) -> bool:
     """Whether a run folder holds something `snnexp continue` resumes from."""
     if not (run_dir / CONFIG_FILE).is_file():
         return False
-    return (run_dir / RESUME_FILE).is_file() or any(
-        (child / "checkpoint.pt").is_file() for child in run_dir.glob("epoch_*")
-    )
+    return (run_dir / RESUME_FILE).is_file() or bool(list_savepoints(run_dir))
 
 
 def _tail(path: Path, lines: int = 8) -> str:
@@ -386,7 +384,3 @@ def run_sweep(spec: SweepSpec, sweep: Sweep, report: Callable[[str], None]) -> i
         )
     return len(sweep.failed)
 
-
-def objective_value(point: PointSummary, objective: str) -> float:
-    """The mean of ``objective`` over the point's finished seeds (NaN if none finished)."""
-    return point.metric(objective)["mean"]

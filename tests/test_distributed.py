@@ -1,7 +1,7 @@
 """Data-parallel training under torchrun (gloo on the CPU): two ranks give the weights of one
 process with the same global batch, for BPTT (rate-coded input: the random spikes are the same
-too) and for exact first-spike learning with weight bumping and DEEP R; continue under torchrun
-goes on from a savepoint."""
+too; a firing-rate regulariser over the whole batch) and for exact first-spike learning with
+weight bumping and DEEP R; continue under torchrun goes on from a savepoint."""
 
 from __future__ import annotations
 
@@ -72,6 +72,7 @@ def test_bptt_under_torchrun_equals_one_process_and_continues(tmp_path: Path) ->
         "dataset.encoding.type=rate",
         "dataset.encoding.interpolate=false",
         "model.bias_times=[]",
+        "learning.loss.rate_regularization=0.5",
     )
     single, ranks = tmp_path / "single", tmp_path / "ranks"
     snnexp(

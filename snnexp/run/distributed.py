@@ -9,7 +9,8 @@ the whole batch's mean loss:
 
     L_r = (N / B) n_r mean_{i in shard r} l_i,   (1/N) sum_r grad L_r = grad (1/B) sum_i l_i
 
-(B the batch, n_r its rows on rank r, N the world size). What decides on the whole batch (weight
+(B the batch, n_r its rows on rank r, N the world size; the firing-rate regulariser is taken over
+the whole batch, see :func:`shard_loss`). What decides on the whole batch (weight
 bumping's missing spikes, the accuracy counts, the logged loss, a stop signal) is gathered from
 all ranks first, so every rank makes the same decision and the weights stay identical. Rank 0
 alone writes the result folder.
@@ -20,11 +21,13 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
 
 from snnexp.errors import SnnexpError
+from snnexp.losses.readout import rate_penalty
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +138,46 @@ def broadcast_object(value: object, world: World) -> object:
     box = [value if world.is_main else None]
     dist.broadcast_object_list(box, src=0, device=_device(world))
     return box[0]
+
+
+def shard_loss(
+    loss_fn: Any,
+    outputs: torch.Tensor,
+    hidden: list[torch.Tensor],
+    labels: torch.Tensor,
+    rows: int,
+    world: World,
+) -> tuple[torch.Tensor, float]:
+    """This rank's loss, whose gradients DistributedDataParallel averages into the gradient of
+    the whole batch's (``rows`` samples) loss, and the value of that loss:
+
+        L_r = (N n_r / B) l(shard r) + N lambda P(rates of the whole batch)
+
+    where the rates of the firing-rate regulariser P (``loss_fn.rate_regularization`` = lambda)
+    are the batch means over all ranks' spike counts, only this rank's own counts carrying
+    gradients: the sum over ranks of their gradients is the gradient of lambda P."""
+    share = len(labels) / rows
+    regularised = getattr(loss_fn, "rate_regularization", 0.0) > 0 and bool(hidden)
+    data_loss = loss_fn.training_loss(outputs, [] if regularised else hidden, labels)
+    value = sum_over_ranks([data_loss.item() * share], world)[0]
+    loss = data_loss * (share * world.size)
+    if regularised:
+        means = [batch_mean(counts, rows, world).unsqueeze(0) for counts in hidden]
+        penalty = loss_fn.rate_regularization * rate_penalty(
+            means, loss_fn.steps, loss_fn.target_rate, loss_fn.rate_reduction
+        )
+        value += penalty.item()
+        loss = loss + penalty * world.size
+    return loss, value
+
+
+def batch_mean(rows_of_rank: torch.Tensor, rows: int, world: World) -> torch.Tensor:
+    """The mean over the whole batch (all ranks' rows, ``rows`` in all) along dim 0; only this
+    rank's rows carry gradients."""
+    local = rows_of_rank.sum(dim=0)
+    total = local.detach().clone()
+    dist.all_reduce(total, op=dist.ReduceOp.SUM)
+    return (local + (total - local.detach())) / rows
 
 
 def check_batches(batch_size: int, samples: int, world: World) -> None:

@@ -58,6 +58,7 @@ from snnexp.run.distributed import (
     check_batches,
     gather_rows,
     shard_bounds,
+    shard_loss,
     sum_over_ranks,
 )
 from snnexp.run.evaluate import EvalResult, evaluate
@@ -206,12 +207,6 @@ class Trainer:
             check_batches(
                 self.cfg.training.batch_size, len(self.splits["train"].labels), self.world
             )
-            if getattr(self.loss_fn, "rate_regularization", 0.0) > 0:
-                logger.warning(
-                    "data-parallel: learning.loss.rate_regularization averages the firing rates "
-                    "over each rank's shard of a batch, not over the whole batch as one process "
-                    "does; the weights differ from a single process's accordingly"
-                )
             self._forward = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=None if self.device.type == "cpu" else [self.device]
             )
@@ -268,9 +263,9 @@ class Trainer:
                 times = add_input_noise(
                     times, cfg.input_noise.mean, cfg.input_noise.std, self.generator
                 )
-            share = 1.0
+            rows = len(labels)
             if self.world.active:
-                times, labels, share = self._shard(times, labels)
+                times, labels = self._shard(times, labels)
             self.optimizer.zero_grad()
             outputs, hidden = self._forward(times)
             self._shard_encoder(None)
@@ -285,7 +280,7 @@ class Trainer:
                 for plugin in self.plugins
             ]
             if not any(skips):
-                progress.losses.append(self._learn(outputs, hidden, labels, batch, share))
+                progress.losses.append(self._learn(outputs, hidden, labels, batch, rows))
             changed = [plugin.after_step() for plugin in self.plugins]
             if any(changed):
                 for plugin in self.plugins:
@@ -352,11 +347,11 @@ class Trainer:
 
     def _shard(
         self, times: torch.Tensor, labels: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, float]:
-        """This rank's rows of a batch, and their share of it (data-parallel training)."""
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """This rank's rows of a batch (data-parallel training)."""
         start, stop = shard_bounds(len(labels), self.world)
         self._shard_encoder((start, stop, len(labels)))
-        return times[start:stop], labels[start:stop], (stop - start) / len(labels)
+        return times[start:stop], labels[start:stop]
 
     def _shard_encoder(self, rows: tuple[int, int, int] | None) -> None:
         """A random input code draws the whole batch's spikes and keeps this rank's ``rows``
@@ -485,17 +480,17 @@ class Trainer:
         hidden: list[torch.Tensor],
         labels: torch.Tensor,
         batch: int,
-        share: float = 1.0,
+        rows: int,
     ) -> float:
         """One optimizer step (made by a plug-in where one takes it over, e.g. DEEP R) on a
         batch's loss; returns the loss. A non-finite loss stops training with a message.
-        Data-parallel, this rank's loss is weighted by its ``share`` of the batch and the
-        returned loss is the whole batch's."""
-        loss = self.loss_fn.training_loss(outputs, hidden, labels)
-        value = loss.item()
+        Data-parallel, the loss is this rank's share (:func:`~snnexp.run.distributed.shard_loss`)
+        and the returned loss the whole batch's (``rows`` samples)."""
         if self.world.active:
-            value = sum_over_ranks([value * share], self.world)[0]
-            loss = loss * (share * self.world.size)
+            loss, value = shard_loss(self.loss_fn, outputs, hidden, labels, rows, self.world)
+        else:
+            loss = self.loss_fn.training_loss(outputs, hidden, labels)
+            value = loss.item()
         if not math.isfinite(value):
             raise self._diverged(batch, f"the loss became {value}")
         loss.backward()

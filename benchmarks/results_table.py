@@ -49,6 +49,14 @@ def spread(point: PointSummary, metric: str) -> str:
     return percent(stats)
 
 
+def duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "—"
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
 def rows(sweep_file: Path, folder: Path) -> list[str]:
     plan = Plan.load(folder)
     cfg = load_config(folder / plan.base_config)
@@ -65,7 +73,7 @@ def rows(sweep_file: Path, folder: Path) -> list[str]:
             f"{point.n}" + ("" if point.n == point.planned else f" of {point.planned}"),
             spread(point, "test_accuracy"),
             spread(point, "val_accuracy"),
-            f"{seconds / 60:.1f} min" if math.isfinite(seconds) else "—",
+            duration(seconds),
             f"{memory / 1024:.1f} GB" if math.isfinite(memory) else "—",
         ]
         lines.append("| " + " | ".join(cells) + " |")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from snnexp.config import load_config
 from snnexp.sweep.runner import PLAN_FILE, Options, Plan, Sweep
-from snnexp.sweep.summary import PointSummary, percent, shown_value
+from snnexp.sweep.summary import shown_value
 
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- results-table:start -->", "<!-- results-table:end -->"
@@ -40,13 +40,6 @@ def latest_sweep(results: Path, stem: str) -> Path | None:
         if (folder / PLAN_FILE).is_file() and folder.name[len(stem) + 1 :][:4].isdigit()
     ]
     return max(found, key=lambda folder: folder.name) if found else None
-
-
-def spread(point: PointSummary, metric: str) -> str:
-    stats = point.metric(metric)
-    if point.n > 1 and math.isfinite(stats["min"]):
-        return f"{percent(stats)} [{100 * stats['min']:.1f}, {100 * stats['max']:.1f}]"
-    return percent(stats)
 
 
 def duration(seconds: float) -> str:
@@ -70,9 +63,9 @@ def rows(sweep_file: Path, folder: Path) -> list[str]:
             setting,
             cfg.learning.rule,
             cfg.dataset.name,
-            f"{point.n}" + ("" if point.n == point.planned else f" of {point.planned}"),
-            spread(point, "test_accuracy"),
-            spread(point, "val_accuracy"),
+            point.seeds_text(),
+            point.spread("test_accuracy", digits=1),
+            point.spread("val_accuracy", digits=1),
             duration(seconds),
             f"{memory / 1024:.1f} GB" if math.isfinite(memory) else "—",
         ]

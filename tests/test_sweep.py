@@ -44,6 +44,13 @@ def sweep_command(*args: object) -> list[str]:
     return [sys.executable, "-m", "snnexp", "sweep", *(str(a) for a in args)]
 
 
+def run_sweep(*args: object, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`snnexp sweep ARGS` to its end in a separate process, its output captured."""
+    return subprocess.run(
+        sweep_command(*args), capture_output=True, text=True, timeout=600, env=env
+    )
+
+
 def only_folder(results: Path) -> Path:
     (folder,) = [p for p in results.iterdir() if p.is_dir()]
     return folder
@@ -66,12 +73,7 @@ def local_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2 x 2 sweep (skip_step x seeds) run to its end with the local pool, 2 at a time."""
     folder = tmp_path_factory.mktemp("sweep")
     sweep_file = write_sweep(folder, {"grid": {GRID_KEY: [True, False]}, "seeds": 2})
-    done = subprocess.run(
-        sweep_command(sweep_file, "--jobs", 2, "--results-dir", folder / "results"),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = run_sweep(sweep_file, "--jobs", 2, "--results-dir", folder / "results")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "sweep folder:" in done.stdout
     return only_folder(folder / "results")
@@ -210,9 +212,7 @@ def test_resume_after_a_kill_finishes_only_what_was_missing(
     _wait_for(lambda: not list((folder / "runs").glob("*/run.lock")), timeout=120)
     finished_before = sorted(p.name for p in (folder / "runs").iterdir() if is_finished(p))
     assert finished_before == ["p00_config-seeds"]
-    done = subprocess.run(
-        sweep_command("--resume", folder, "--jobs", 2), capture_output=True, text=True, timeout=600
-    )
+    done = run_sweep("--resume", folder, "--jobs", 2)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 run(s) finished before; skipped" in done.stdout + done.stderr
     assert len(attempts(folder, "p00_config-seeds")) == 1
@@ -229,13 +229,14 @@ def test_resume_after_a_kill_finishes_only_what_was_missing(
 )
 def test_ray_executor_gives_the_same_summary(tmp_path: Path, local_sweep: Path) -> None:
     sweep_file = write_sweep(tmp_path, {"grid": {GRID_KEY: [True, False]}, "seeds": 2})
-    done = subprocess.run(
-        sweep_command(
-            sweep_file, "--executor", "ray", "--jobs", 2, "--results-dir", tmp_path / "results"
-        ),
-        capture_output=True,
-        text=True,
-        timeout=600,
+    done = run_sweep(
+        sweep_file,
+        "--executor",
+        "ray",
+        "--jobs",
+        2,
+        "--results-dir",
+        tmp_path / "results",
         env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
     )
     assert done.returncode == 0, done.stdout + done.stderr
@@ -257,12 +258,7 @@ def test_tpe_search_reports_the_best_point(tmp_path: Path) -> None:
         },
         {"training": {"epochs": 1, "savepoints": []}, "dataset": {"train_size": 100}},
     )
-    done = subprocess.run(
-        sweep_command(sweep_file, "--jobs", 2, "--results-dir", tmp_path / "results"),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = run_sweep(sweep_file, "--jobs", 2, "--results-dir", tmp_path / "results")
     assert done.returncode == 0, done.stdout + done.stderr
     folder = only_folder(tmp_path / "results")
     rows = list(csv.DictReader((folder / "summary.csv").open()))
@@ -293,12 +289,7 @@ def test_a_failed_run_is_reported_and_the_others_finish(tmp_path: Path) -> None:
         {"grid": {"model.weight_mean": [[1.0e39, 0.5], [1.5, 0.5]]}},
         {"model": {"layer_sizes": [20, 3], "dtype": "float32"}},
     )
-    done = subprocess.run(
-        sweep_command(sweep_file, "--jobs", 2, "--results-dir", tmp_path / "results"),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = run_sweep(sweep_file, "--jobs", 2, "--results-dir", tmp_path / "results")
     output = done.stdout + done.stderr
     assert done.returncode == 1, output
     folder = only_folder(tmp_path / "results")
@@ -348,9 +339,7 @@ def test_sigterm_stops_the_runs_and_resume_continues_them(tmp_path: Path) -> Non
         assert (run / "resume.pt").is_file()
         assert "run ended: stopped by SIGTERM" in (run / "log.txt").read_text()
     assert (folder / "summary.md").is_file()
-    done = subprocess.run(
-        sweep_command("--resume", folder, "--jobs", 2), capture_output=True, text=True, timeout=600
-    )
+    done = run_sweep("--resume", folder, "--jobs", 2)
     assert done.returncode == 0, done.stdout + done.stderr
     for run in runs:
         assert is_finished(run)

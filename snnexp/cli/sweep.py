@@ -9,19 +9,20 @@ from pathlib import Path
 
 import click
 
-from snnexp.cli.shared import data_dir_option, friendly_errors, logger, main, setup_logging
+from snnexp.cli.shared import (
+    data_dir_option,
+    friendly_errors,
+    logger,
+    main,
+    results_dir_option,
+    setup_logging,
+)
 from snnexp.sweep.execute import EXECUTORS, SweepStopped
 
 
 @main.command()
 @click.argument("sweep_file", required=False, type=click.Path(path_type=Path, dir_okay=False))
-@click.option(
-    "--results-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("experiment_results"),
-    show_default=True,
-    help="Where the sweep's folder <sweep file stem>_<date>_<time>/ is created.",
-)
+@results_dir_option
 @click.option(
     "--resume",
     "resume",

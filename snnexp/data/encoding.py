@@ -80,12 +80,9 @@ def rate_spike_train(
     stop, batch): ``times`` are rows start .. stop - 1 of a batch; the draws are the whole
     batch's, these rows kept (a data-parallel rank draws what one process would)."""
     probability = (gain * intensity(times, t_early, t_late)).clamp(max=1.0)
-    if batch_rows is None:
-        draws = torch.rand((length, *times.shape), generator=generator, dtype=times.dtype)
-    else:
-        start, stop, rows = batch_rows
-        shape = (length, rows, *times.shape[1:])
-        draws = torch.rand(shape, generator=generator, dtype=times.dtype)[:, start:stop]
+    start, stop, rows = batch_rows or (0, len(times), len(times))
+    shape = (length, rows, *times.shape[1:])
+    draws = torch.rand(shape, generator=generator, dtype=times.dtype)[:, start:stop]
     return (draws.to(times.device) < probability.unsqueeze(0)).to(times.dtype)
 
 

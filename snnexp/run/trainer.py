@@ -356,8 +356,10 @@ class Trainer:
     def _shard_encoder(self, rows: tuple[int, int, int] | None) -> None:
         """A random input code draws the whole batch's spikes and keeps this rank's ``rows``
         (start, stop, batch): the same spikes as one process would draw."""
+        if not self.world.active:
+            return
         encoder = getattr(self.model, "encoder", None)
-        if self.world.active and encoder is not None and encoder.is_random:
+        if encoder is not None and encoder.is_random:
             self.model.encoder = dataclasses.replace(encoder, batch_rows=rows)
 
     def _batch_outputs(

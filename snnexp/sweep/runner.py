@@ -187,6 +187,8 @@ class Sweep:
         self.options = options
         self.failed: dict[str, str] = {}
         """Runs that did not finish in this session: name -> why."""
+        self.workdir = Path.cwd()
+        """Where runs start (relative paths in a config, e.g. dataset.root, are read from it)."""
 
     @property
     def folder(self) -> Path:
@@ -218,7 +220,7 @@ class Sweep:
                 return None
             if _has_state(run_dir):
                 arguments = ["continue", str(run_dir), *common]
-                return Job(name, tuple(arguments), self._log(name), Path.cwd())
+                return Job(name, tuple(arguments), self._log(name), self.workdir)
             kept = set_aside(run_dir)
             logger.info("%s stopped before its first savepoint; kept as %s", name, kept.name)
         arguments = ["train", str(self.folder / self.plan.base_config), "--run-dir", str(run_dir)]
@@ -226,7 +228,7 @@ class Sweep:
             arguments += ["--set", item]
         if seed is not CONFIG_SEEDS:
             arguments += ["--seed", str(seed)]
-        return Job(name, tuple(arguments + common), self._log(name), Path.cwd())
+        return Job(name, tuple(arguments + common), self._log(name), self.workdir)
 
     def _log(self, name: str) -> Path:
         return self.folder / LOGS_FOLDER / f"{name}.txt"
@@ -383,4 +385,3 @@ def run_sweep(spec: SweepSpec, sweep: Sweep, report: Callable[[str], None]) -> i
             + f". Resume with: snnexp sweep --resume {sweep.folder}"
         )
     return len(sweep.failed)
-

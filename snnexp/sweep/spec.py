@@ -99,7 +99,10 @@ class SweepSpec:
     def fixed_points(self) -> list[dict[str, Any]]:
         """The points of a sweep without search: the grid's combinations, each with
         ``samples`` random draws when ``random`` is given (draws from ``random.seed``)."""
-        combos = [dict(zip(self.grid, values, strict=True)) for values in _product(self.grid)]
+        combos = [
+            dict(zip(self.grid, values, strict=True))
+            for values in itertools.product(*self.grid.values())
+        ]
         if not self.distributions:
             return combos
         rng = np.random.default_rng(self.random_seed)
@@ -108,10 +111,6 @@ class SweepSpec:
             for combo in combos
             for _ in range(self.samples)
         ]
-
-
-def _product(grid: Mapping[str, Sequence[Any]]) -> list[tuple[Any, ...]]:
-    return list(itertools.product(*grid.values()))
 
 
 def setting(key: str, value: Any) -> str:

@@ -115,6 +115,20 @@ class PointSummary:
     def metric(self, name: str) -> dict[str, float]:
         return statistics([run.metrics[name] for run in self.runs])
 
+    def spread(self, name: str, digits: int = 2) -> str:
+        """'97.17 ± 0.54 [96.40, 97.90]' (percent; the range with ``digits`` decimals, shown for
+        more than one run)."""
+        stats = self.metric(name)
+        if self.n < 2 or not math.isfinite(stats["min"]):
+            return percent(stats)
+        return (
+            f"{percent(stats)} [{100 * stats['min']:.{digits}f}, {100 * stats['max']:.{digits}f}]"
+        )
+
+    def seeds_text(self) -> str:
+        """'10', or '3 of 10' while seeds are missing."""
+        return f"{self.n}" + ("" if self.n == self.planned else f" of {self.planned}")
+
     def seconds(self) -> float:
         return statistics([run.seconds for run in self.runs])["mean"]
 
@@ -175,15 +189,8 @@ def summary_markdown(
     lines = [f"# {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for point in points:
         cells = [point.point, *(shown_value(point.values.get(key)) for key in keys)]
-        cells.append(f"{point.n}" + ("" if point.n == point.planned else f" of {point.planned}"))
-        for metric in METRICS:
-            stats = point.metric(metric)
-            span = (
-                f" [{100 * stats['min']:.2f}, {100 * stats['max']:.2f}]"
-                if point.n > 1 and math.isfinite(stats["min"])
-                else ""
-            )
-            cells.append(percent(stats) + span)
+        cells.append(point.seeds_text())
+        cells += [point.spread(metric) for metric in METRICS]
         seconds, memory = point.seconds(), point.peak_memory_mb()
         cells.append(f"{seconds:.0f} s" if math.isfinite(seconds) else "—")
         cells.append(f"{memory:.0f} MB" if math.isfinite(memory) else "—")

@@ -39,7 +39,7 @@ from snnexp.modules.first_spike import FirstSpikeNetwork
 from snnexp.modules.lsnn import LSNNNetwork
 from snnexp.modules.neurons import SpikingNeurons
 from snnexp.modules.time_stepped import TimeSteppedNetwork
-from snnexp.nir.conventions import SNNTORCH_DT, nir_tau
+from snnexp.nir.conventions import SNNTORCH_DT, exact_step_gain, nir_tau
 
 OUTPUT = "output"
 FIRE_ONCE_INHIBITION = 1e6
@@ -297,11 +297,13 @@ def _first_spike(model: FirstSpikeNetwork, graph: _Graph) -> tuple[str, list[flo
     tau_mem C du/dt = -(u - E_L) + I / g_L is written with the time constants matched to the
     step dt as for time-stepped networks (tau' = dt / (1 - exp(-dt / tau)): an Euler step of
     dt decays exactly), w_in = tau_syn' / dt (an input spike of 1 in a step raises I by its
-    weight), r = 1 / g_L, v_leak = v_reset = E_L, and each neuron inhibiting itself after its
-    spike (FIRE_ONCE_INHIBITION, a recurrent subgraph: snnexp's neurons fire once). Bias spikes
-    become input channels after the data's (their times returned in order); each later layer
-    reads its own through a Linear from the input. Returns the label population's name and the
-    bias spike times."""
+    weight), r = gain / g_L with :func:`~snnexp.nir.conventions.exact_step_gain` (an Euler
+    step of dt then raises v as the exact solution does over the step, not by the current at
+    its start held for the whole step), v_leak = v_reset = E_L, and each neuron inhibiting
+    itself after its spike (FIRE_ONCE_INHIBITION, a recurrent subgraph: snnexp's neurons fire
+    once). Bias spikes become input channels after the data's (their times returned in order);
+    each later layer reads its own through a Linear from the input. Returns the label
+    population's name and the bias spike times."""
     n_data = model.layers[0].n_inputs
     bias_times = [float(t) for layer in model.layers for t in layer.bias_times]
     n_channels = n_data + len(bias_times)
@@ -330,7 +332,7 @@ def _first_spike(model: FirstSpikeNetwork, graph: _Graph) -> tuple[str, list[flo
         population = nir.CubaLIF(
             tau_syn=tau_syn,
             tau_mem=nir_tau(np.full(shape, math.exp(-graph.dt / p.tau_mem)), graph.dt),
-            r=np.full(shape, 1.0 / p.g_leak),
+            r=np.full(shape, exact_step_gain(p.tau_syn, p.tau_mem, graph.dt) / p.g_leak),
             v_leak=np.full(shape, p.leak),
             v_threshold=np.full(shape, p.threshold),
             v_reset=np.full(shape, p.leak),

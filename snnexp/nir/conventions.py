@@ -15,6 +15,10 @@ exactly when
 
 which is what snnTorch writes and reads. Reading a graph back, ``alpha = 1 - dt / tau`` and
 ``tau_mem = -model.dt / ln(alpha)``.
+
+An exact first-spike network has no step of its own: its CubaLIF is written so that the Euler
+step of dt is the exact propagation over the step (:func:`exact_step_gain` in r), and its input
+spikes, at continuous times, reach a client as :class:`StepInputs`.
 """
 
 from __future__ import annotations

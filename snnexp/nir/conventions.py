@@ -99,8 +99,7 @@ class StepInputs:
         finite = np.isfinite(times)
         step = np.where(finite, np.floor(np.where(finite, times, 0.0) / dt), -2).astype(np.int64)
         rest = np.where(finite, (step + 1) * dt - times, 0.0)
-        early = np.where(finite, propagation(rest, tau_syn, tau_mem), 0.0)
-        early = early / propagation(dt, tau_syn, tau_mem)
+        early = propagation(rest, tau_syn, tau_mem) / propagation(dt, tau_syn, tau_mem)
         late = np.where(finite, np.exp(-rest / tau_syn) - math.exp(-dt / tau_syn) * early, 0.0)
         return cls(step, early, late)
 

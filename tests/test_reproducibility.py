@@ -243,6 +243,30 @@ def test_fixed_partition_products_equal_the_plain_ones_to_rounding(small_parts, 
         torch.testing.assert_close(fixed, plain, rtol=1e-12, atol=1e-12)
 
 
+def test_part_counts_are_powers_of_two_that_threads_share_evenly(monkeypatch):
+    """Product parts and weight-gradient partials come in powers of two (1, 2, 4 or 8 threads
+    then get equal shares): the 784-1000-10 BPTT network's input product (25 steps x batch 128)
+    has 16 parts and its weight gradient 4 partials (3200 rows / 512 = 6, rounded down)."""
+    assert [fixed_partition.power_of_two_below(n) for n in (0, 1, 2, 3, 5, 6, 8, 15)] == [
+        1, 1, 2, 2, 4, 4, 8, 8,
+    ]  # fmt: skip
+    rows = 25 * 128
+    assert fixed_partition.part_count(rows * 785 * 1000, rows, 785) == 16
+    assert fixed_partition.part_count(12 * 2**22, 100) == 8
+    assert fixed_partition.part_count(2**26, 3) == 2
+    seen: list[int] = []
+    original = fixed_partition.map_single_threaded
+
+    def counting(work, parts, device):  # noqa: ANN001, ANN202
+        seen.append(len(parts))
+        return original(work, parts, device)
+
+    monkeypatch.setattr(fixed_partition, "map_single_threaded", counting)
+    weight = torch.rand(785, 1000, requires_grad=True)
+    fixed_partition.linear(torch.rand(rows, 785), weight).sum().backward()
+    assert seen == [16, 4]
+
+
 def test_fixed_pooling_is_bitwise_torchs(small_parts):
     """Each sample is pooled on its own, so pooling in parts gives torch's values and gradients
     bitwise (max and average, overlapping windows)."""

@@ -15,7 +15,9 @@ products are split into parts that depend on the shapes only, computed side by s
 
 A product has one part per MIN_MACS_PER_PART multiply-adds, at most MAX_PARTS; a product of one
 part is torch's own operation. A weight gradient has one partial sum per MIN_ROWS_PER_PARTIAL
-rows, at most as many as the product has parts; the partials are added in their order. The
+rows, at most as many as the product has parts; the partials are added in their order. Both
+counts are rounded down to a power of two, so that 1, 2, 4, 8 or 16 threads share them evenly
+(three partials on two threads took twice as long as two). The
 values equal the plain operations' up to rounding. On a GPU the plain operations run: the
 thread count is a matter of the CPU.
 """
@@ -34,15 +36,21 @@ MAX_PARTS = 16
 """The most parts a product is split into (the most threads that share it)."""
 MIN_MACS_PER_PART = 2**22
 """The multiply-adds of a part at least: smaller parts cost more to hand out than they gain."""
-MIN_ROWS_PER_PARTIAL = 1024
+MIN_ROWS_PER_PARTIAL = 512
 """The rows (samples x steps) that a partial sum of a weight gradient covers at least: each
 partial is a whole weight-sized matrix to write and add, which pays off over many rows only."""
 
 
 def part_count(macs: int, *limits: int) -> int:
     """The parts of a product of ``macs`` multiply-adds: macs // MIN_MACS_PER_PART, at most
-    MAX_PARTS and each of ``limits`` (the lengths of the dimensions it splits), at least one."""
-    return max(1, min(MAX_PARTS, macs // MIN_MACS_PER_PART, *limits))
+    MAX_PARTS and each of ``limits`` (the lengths of the dimensions it splits), at least one,
+    rounded down to a power of two."""
+    return power_of_two_below(min(MAX_PARTS, macs // MIN_MACS_PER_PART, *limits))
+
+
+def power_of_two_below(count: int) -> int:
+    """The largest power of two <= ``count``; 1 for counts below 2."""
+    return 1 << (max(1, count).bit_length() - 1)
 
 
 def even_parts(length: int, parts: int) -> list[slice]:
@@ -74,7 +82,7 @@ class _Linear(torch.autograd.Function):
         if want_x:
             work += [(True, p) for p in even_parts(len(rows), ctx.parts)]
         if want_w:
-            partials = max(1, min(ctx.parts, len(rows) // MIN_ROWS_PER_PARTIAL))
+            partials = power_of_two_below(min(ctx.parts, len(rows) // MIN_ROWS_PER_PARTIAL))
             work += [(False, p) for p in even_parts(len(rows), partials)]
 
         def part(item: tuple[bool, slice]) -> torch.Tensor | None:

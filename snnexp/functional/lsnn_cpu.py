@@ -24,12 +24,12 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import numba
 import numpy as np
 import torch
 from numba import njit, prange
 
 from snnexp.functional.synapse_events import delay_expanded, synapse_offsets
+from snnexp.functional.threads import use_numba_threads
 
 CHUNKS = 16
 
@@ -223,11 +223,6 @@ def _backward(  # noqa: PLR0913, PLR0915
                                 grad_recurrent[i, m] += following[m]
 
 
-def _use_threads() -> None:
-    """Numba's loops run on as many threads as torch's (``--threads``)."""
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
-
-
 class ForwardState(NamedTuple):
     """What :func:`forward` gives, each empty where not asked for: the spikes ``(steps, batch,
     n)`` (float), or their reductions sum_t window_t z_t (``filtered``) and sum_t z_t
@@ -274,7 +269,7 @@ def forward(  # noqa: PLR0913
     """The layer's forward pass over all steps (module docstring); ``keep`` stores what
     :func:`backward` needs, ``record`` the membrane and threshold for figures, ``window`` gives
     the reductions instead of the spikes (:class:`ForwardState`)."""
-    _use_threads()
+    use_numba_threads()
     steps, batch, _ = x.shape
     n = weight.shape[1]
     shape = (steps, batch, n)
@@ -323,7 +318,7 @@ def backward(  # noqa: PLR0913
     """Gradients of the input and recurrent weights from the loss's gradient of the spikes
     (adjoint recurrences in :meth:`snnexp.functional.lsnn._FusedLSNN.backward`). The samples
     are cut into a fixed number of chunks, each summing its own gradients, added up in order."""
-    _use_threads()
+    use_numba_threads()
     _, batch, n = state.bits.shape
     chunks = min(batch, CHUNKS)
     span = n_delays * n

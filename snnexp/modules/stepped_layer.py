@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from snnexp.data.encoding import latency_spike_train
+from snnexp.functional.leaky_cpu import fused_leaky, fused_leaky_applies
 from snnexp.functional.stepped.base import (
     NeuronState,
     integrator_step,
@@ -107,12 +108,17 @@ class SpikingLayer(nn.Module, WeightProducts):
             currents, pending = joined[: len(inputs)], joined[len(inputs) :]
         params = self.neurons.step_params()
         neurons = state.neurons
+        surrogate = self.neurons.surrogate
+        feed_forward = self.recurrent_weight is None and self.spiking and not record
+        if feed_forward and fused_leaky_applies(currents, params, surrogate):
+            spikes, neurons = fused_leaky(currents, neurons, params, surrogate)
+            return spikes, LayerState(neurons, pending), {}
         outputs, membrane, adaptation = [], [], []
         for current in currents:
             if self.recurrent_weight is not None:
                 current = current + self.product(neurons.z, self.recurrent_weight)
             if self.spiking:
-                neurons = neuron_step(current, neurons, params, self.neurons.surrogate)
+                neurons = neuron_step(current, neurons, params, surrogate)
                 outputs.append(neurons.z)
             else:
                 neurons = neurons._replace(v=integrator_step(current, neurons.v, params.mem_decay))

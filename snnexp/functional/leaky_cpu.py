@@ -50,7 +50,8 @@ def _derivative(x: Any, code: int, k: tuple) -> Any:
     if code == 1:
         scaled = (x * pi_slope) / (one + one)
         return dampening * ((one / (scaled * scaled + one)) * half_slope)
-    return dampening * (max(one - abs(x) * slope, one - one) * slope)
+    rest = one - abs(x) * slope
+    return dampening * ((rest if not rest < one - one else one - one) * slope)
 
 
 @njit(parallel=True, cache=True, nogil=True)

@@ -20,8 +20,10 @@ two gradient terms does not depend on their order. Each thread takes whole sampl
 depends on the number of threads, which follows torch's (inside
 :func:`snnexp.functional.threads.torch_single_threaded`, the count on entry).
 
-Used by :class:`snnexp.modules.stepped_layer.SpikingLayer` on the CPU for leaky neurons without
-refractory steps, trained time constants or recorded traces (:func:`fused_leaky_applies`).
+Used by the layers of a stack (:class:`snnexp.modules.stepped_layer.SpikingLayer`) and the
+neurons blocks of a graph outside cycles (:class:`snnexp.graph.blocks.Neurons`) on the CPU for
+leaky neurons without recurrent weights, refractory steps, trained time constants or recorded
+traces (:func:`fused_leaky_applies`).
 """
 
 from __future__ import annotations
@@ -105,22 +107,28 @@ def _backward(  # noqa: PLR0913
     grad_v0: np.ndarray,
 ) -> None:
     steps, batch, n = derivative.shape
+    from_spikes = grad_spikes.shape[0] > 0
     from_last = grad_v_last.shape[0] > 0
     one = k[0]
     for b in prange(batch):
         dv = np.zeros(n, dtype=derivative.dtype)
         for t in range(steps - 1, -1, -1):
             for j in range(n):
-                local = grad_spikes[t, b, j] * derivative[t, b, j]
                 if t < steps - 1:
                     if reset_to_zero:
-                        dv[j] = local + (dv[j] * (one - spikes[t, b, j])) * decay[j]
+                        later = (dv[j] * (one - spikes[t, b, j])) * decay[j]
                     else:
-                        dv[j] = local + dv[j] * decay[j]
-                elif from_last:
-                    dv[j] = local + grad_v_last[b, j]
+                        later = dv[j] * decay[j]
+                    has_later = True
                 else:
-                    dv[j] = local
+                    later = grad_v_last[b, j] if from_last else dv[j]
+                    has_later = from_last
+                if not from_spikes:
+                    dv[j] = later
+                elif has_later:
+                    dv[j] = grad_spikes[t, b, j] * derivative[t, b, j] + later
+                else:
+                    dv[j] = grad_spikes[t, b, j] * derivative[t, b, j]
             for j in range(n):
                 grad_currents[t, b, j] = dv[j] * gain
         if grad_v0.shape[0] > 0:
@@ -213,14 +221,15 @@ class _FusedLeaky(torch.autograd.Function):
     ) -> tuple[torch.Tensor | None, ...]:
         derivative, spikes, z0, decay = ctx.saved_tensors
         use_numba_threads()
-        if grad_spikes is None:
-            grad_spikes = torch.zeros_like(spikes)
         empty = spikes.new_empty((0, 0))
+        if grad_spikes is None:
+            grad_spikes = spikes.new_empty((0, 0, 0))
+        grad_v_last = empty if grad_v_last is None else grad_v_last
         grad_currents = torch.empty_like(spikes)
         grad_v0 = torch.empty_like(z0) if ctx.needs_input_grad[1] else empty
         _backward(
             grad_spikes.contiguous().numpy(),
-            empty.numpy() if grad_v_last is None else grad_v_last.contiguous().numpy(),
+            grad_v_last.contiguous().numpy(),
             derivative.numpy(),
             spikes.numpy(),
             z0.numpy(),

@@ -59,6 +59,15 @@ def _derivative(x: Any, code: int, k: tuple) -> Any:
     return dampening * ((rest if not rest < one - one else one - one) * slope)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _reached_sum(first: Any, has_first: bool, second: Any, has_second: bool) -> Any:
+    """first + second where both gradient terms reach the value in torch's graph, else the one
+    that does (adding a zero for a missing term could flip the sign of a zero)."""
+    if has_first and has_second:
+        return first + second
+    return first if has_first else second
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def _forward(  # noqa: PLR0913
     currents: np.ndarray,
@@ -144,12 +153,8 @@ def _backward(  # noqa: PLR0913, PLR0912
                 else:
                     later = grad_v_last[b, j] if from_last else dv[j]
                     has_later = from_last
-                if not from_spikes:
-                    dv[j] = later
-                elif has_later:
-                    dv[j] = grad_spikes[t, b, j] * derivative[t, b, j] + later
-                else:
-                    dv[j] = grad_spikes[t, b, j] * derivative[t, b, j]
+                local = grad_spikes[t, b, j] * derivative[t, b, j] if from_spikes else later
+                dv[j] = _reached_sum(local, from_spikes, later, has_later)
                 if not has_current:
                     grad_currents[t, b, j] = dv[j] * gain
                     continue
@@ -159,12 +164,7 @@ def _backward(  # noqa: PLR0913, PLR0912
                 else:
                     carried = grad_i_last[b, j] if from_i_last else di[j]
                     has_carried = from_i_last
-                if not v_reached:
-                    di[j] = carried
-                elif has_carried:
-                    di[j] = dv[j] * gain + carried
-                else:
-                    di[j] = dv[j] * gain
+                di[j] = _reached_sum(dv[j] * gain, v_reached, carried, has_carried)
                 grad_currents[t, b, j] = di[j]
         if grad_v0.shape[0] > 0:
             for j in range(n):

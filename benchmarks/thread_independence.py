@@ -35,7 +35,9 @@ GRAPH_CONFIG = Path(__file__).parent.parent / "experiment_configs" / "yin_yang_g
 
 
 def workload(name: str) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
-    """The network, a batch of input times and its labels of workload ``name``."""
+    """The network, a batch of input times and its labels of workload ``name`` (the same in
+    every process: the stack and conv networks initialise from torch's global generator)."""
+    torch.manual_seed(0)
     generator = torch.Generator().manual_seed(0)
     if name == "bptt":
         model, times = bptt_network(25), torch.rand((128, 784), generator=generator)

@@ -3,6 +3,10 @@ the exact first-spike rules, with training.thread_independent for BPTT."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -265,6 +269,30 @@ def test_part_counts_are_powers_of_two_that_threads_share_evenly(monkeypatch):
     weight = torch.rand(785, 1000, requires_grad=True)
     fixed_partition.linear(torch.rand(rows, 785), weight).sum().backward()
     assert seen == [16, 4]
+
+
+@pytest.mark.parametrize(("environment", "layer"), [(None, "workqueue"), ("omp", "omp")])
+def test_numba_loops_run_on_the_work_queue_unless_the_environment_names_a_layer(
+    environment, layer
+):
+    """snnexp's compiled parallel loops use Numba's work-queue threads (OpenMP's spin after each
+    loop and slow down the products that follow); NUMBA_THREADING_LAYER still chooses."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+    if environment is not None:
+        env["NUMBA_THREADING_LAYER"] = environment
+    code = (
+        "import numba, numpy, snnexp.functional.leaky_cpu\n"
+        "@numba.njit(parallel=True)\n"
+        "def f(a):\n"
+        "    for i in numba.prange(len(a)):\n"
+        "        a[i] += 1\n"
+        "f(numpy.zeros(4))\n"
+        "print(numba.threading_layer())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == layer
 
 
 def test_fixed_pooling_is_bitwise_torchs(small_parts):

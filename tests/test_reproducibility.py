@@ -272,9 +272,7 @@ def test_part_counts_are_powers_of_two_that_threads_share_evenly(monkeypatch):
 
 
 @pytest.mark.parametrize(("environment", "layer"), [(None, "workqueue"), ("omp", "omp")])
-def test_numba_loops_run_on_the_work_queue_unless_the_environment_names_a_layer(
-    environment, layer
-):
+def test_numba_loops_run_on_the_work_queue_unless_the_environment_names_a_layer(environment, layer):
     """snnexp's compiled parallel loops use Numba's work-queue threads (OpenMP's spin after each
     loop and slow down the products that follow); NUMBA_THREADING_LAYER still chooses."""
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}

@@ -23,9 +23,9 @@ two gradient terms does not depend on their order. Each thread takes whole sampl
 depends on the number of threads, which follows torch's (inside
 :func:`snnexp.functional.threads.torch_single_threaded`, the count on entry).
 
-Used by the layers of a stack (:class:`snnexp.modules.stepped_layer.SpikingLayer`) and the
-neurons blocks of a graph outside cycles (:class:`snnexp.graph.blocks.Neurons`) on the CPU
-without recurrent weights, refractory steps, trained time constants or recorded traces
+Used through :meth:`snnexp.modules.neurons.SpikingNeurons.all_steps` (by the layers of a stack,
+the neurons blocks of a graph outside cycles and the module itself) on the CPU without
+recurrent weights, refractory steps, trained time constants or recorded traces
 (:func:`fused_leaky_applies`).
 """
 
@@ -51,7 +51,8 @@ def _derivative(x: Any, code: int, k: tuple) -> Any:
     """gamma sigma'(x) as :meth:`Surrogate.derivative` computes it, operation by operation."""
     one, slope, dampening, pi_slope, half_slope = k
     if code == 0:
-        return dampening * ((one / ((one + abs(x) * slope) * (one + abs(x) * slope))) * one)
+        base = one + abs(x) * slope
+        return dampening * ((one / (base * base)) * one)
     if code == 1:
         scaled = (x * pi_slope) / (one + one)
         return dampening * ((one / (scaled * scaled + one)) * half_slope)
@@ -127,13 +128,13 @@ def _backward(  # noqa: PLR0913, PLR0912
     syn_decay: np.ndarray,
     gain: Any,
     reset_to_zero: bool,
-    has_current: bool,
     k: tuple,
     grad_currents: np.ndarray,
     grad_v0: np.ndarray,
     grad_i0: np.ndarray,
 ) -> None:
     steps, batch, n = derivative.shape
+    has_current = syn_decay.shape[0] > 0
     from_spikes = grad_spikes.shape[0] > 0
     from_last = grad_v_last.shape[0] > 0
     from_i_last = grad_i_last.shape[0] > 0
@@ -287,12 +288,11 @@ class _FusedLeaky(torch.autograd.Function):
         reaches it, as in torch's graph."""
         derivative, spikes, z0, decay, syn_decay = ctx.saved_tensors
         use_numba_threads()
-        has_current = syn_decay.numel() > 0
         v_reached = grad_spikes is not None or grad_v_last is not None
         none = spikes.new_empty((0, 0))
         grad_currents = torch.empty_like(spikes)
         grad_v0 = torch.empty_like(z0) if ctx.needs_input_grad[1] and v_reached else none
-        grad_i0 = torch.empty_like(z0) if ctx.needs_input_grad[2] and has_current else none
+        grad_i0 = torch.empty_like(z0) if ctx.needs_input_grad[2] else none
         _backward(
             (spikes.new_empty((0, 0, 0)) if grad_spikes is None else grad_spikes)
             .contiguous()
@@ -306,7 +306,6 @@ class _FusedLeaky(torch.autograd.Function):
             syn_decay.numpy(),
             ctx.gain,
             ctx.reset_to_zero,
-            has_current,
             ctx.k,
             grad_currents.numpy(),
             grad_v0.numpy(),

@@ -24,7 +24,6 @@ from torch import nn
 from snnexp.choices import FIRST_SPIKE_BLOCK
 from snnexp.data.encoding import latency_spike_train
 from snnexp.functional import fixed_partition
-from snnexp.functional.leaky_cpu import fused_leaky, fused_leaky_applies
 from snnexp.functional.stepped.base import (
     NeuronState,
     StepCoefficients,
@@ -376,12 +375,10 @@ class Neurons(Block, WeightProducts):
         """Currents ``(steps, batch, *shape)`` -> outputs of the same shape, the state after the
         last step and, with ``record``, the traces of :meth:`step` ``(steps, batch, size)``."""
         params = self.neurons.step_params()
-        surrogate = self.neurons.surrogate
-        currents = x.reshape(*x.shape[:2], -1)
-        feed_forward = self.recurrent_weight is None and self.spiking and not record
-        if feed_forward and fused_leaky_applies(currents, params, surrogate):
-            spikes, state = fused_leaky(currents, state, params, surrogate)
-            return spikes.reshape(x.shape), state, {}
+        if self.recurrent_weight is None and self.spiking and not record:
+            fused = self.neurons.all_steps(x.reshape(*x.shape[:2], -1), state, params)
+            if fused is not None:
+                return fused[0].reshape(x.shape), fused[1], {}
         outputs, traces = [], []
         for current in x:
             out, state, trace = self.step(current, state, params, record)

@@ -16,6 +16,7 @@ import math
 import torch
 from torch import nn
 
+from snnexp.functional.leaky_cpu import fused_leaky, fused_leaky_applies
 from snnexp.functional.stepped import step_model
 from snnexp.functional.stepped.base import (
     MembraneConstants,
@@ -104,11 +105,25 @@ class SpikingNeurons(nn.Module):
         """The resting state of ``batch`` samples."""
         return initial_state(self.step_params(), (batch, self.size), device, dtype)
 
+    def all_steps(
+        self, currents: torch.Tensor, state: NeuronState, params: StepCoefficients
+    ) -> tuple[torch.Tensor, NeuronState] | None:
+        """The spikes of all steps of ``currents`` ``(steps, batch, size)`` and the state after
+        the last one as one compiled loop, where it computes them
+        (:func:`snnexp.functional.leaky_cpu.fused_leaky_applies`: bitwise the step-by-step
+        results), else None."""
+        if not fused_leaky_applies(currents, params, self.surrogate):
+            return None
+        return fused_leaky(currents, state, params, self.surrogate)
+
     def forward(self, currents: torch.Tensor, state: NeuronState | None = None) -> torch.Tensor:
         """Input currents ``(steps, batch, size)`` -> spikes of the same shape."""
         params = self.step_params()
         if state is None:
             state = initial_state(params, currents.shape[1:], currents.device, currents.dtype)
+        fused = self.all_steps(currents, state, params)
+        if fused is not None:
+            return fused[0]
         spikes = []
         for current in currents:
             state = neuron_step(current, state, params, self.surrogate)

@@ -11,7 +11,6 @@ import torch
 from torch import nn
 
 from snnexp.data.encoding import latency_spike_train
-from snnexp.functional.leaky_cpu import fused_leaky, fused_leaky_applies
 from snnexp.functional.stepped.base import (
     NeuronState,
     integrator_step,
@@ -108,17 +107,16 @@ class SpikingLayer(nn.Module, WeightProducts):
             currents, pending = joined[: len(inputs)], joined[len(inputs) :]
         params = self.neurons.step_params()
         neurons = state.neurons
-        surrogate = self.neurons.surrogate
-        feed_forward = self.recurrent_weight is None and self.spiking and not record
-        if feed_forward and fused_leaky_applies(currents, params, surrogate):
-            spikes, neurons = fused_leaky(currents, neurons, params, surrogate)
-            return spikes, LayerState(neurons, pending), {}
+        if self.recurrent_weight is None and self.spiking and not record:
+            fused = self.neurons.all_steps(currents, neurons, params)
+            if fused is not None:
+                return fused[0], LayerState(fused[1], pending), {}
         outputs, membrane, adaptation = [], [], []
         for current in currents:
             if self.recurrent_weight is not None:
                 current = current + self.product(neurons.z, self.recurrent_weight)
             if self.spiking:
-                neurons = neuron_step(current, neurons, params, surrogate)
+                neurons = neuron_step(current, neurons, params, self.neurons.surrogate)
                 outputs.append(neurons.z)
             else:
                 neurons = neurons._replace(v=integrator_step(current, neurons.v, params.mem_decay))

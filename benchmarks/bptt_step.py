@@ -5,7 +5,7 @@ Open Neuromorphic benchmark network.
         [--on-neurons 4096] [--on-steps 500] [--on-batch 16] [--on-repeats 3]
 
 Prints samples per second, peak memory and how much of a step the rate-coded input spikes take
-(snnexp draws them from a CPU generator, so that they are the same on every device). When
+(snnexp draws them where its runs do: on the device, ``dataset.encoding.draw_on: device``). When
 snnTorch is installed (``pip install '.[bench]'``), the identical network (nn.Linear without
 bias + snn.Leaky, subtractive reset, fast-sigmoid surrogate) is timed in the same run, fed by the
 same encoder in each step, and the ratio printed.
@@ -125,7 +125,7 @@ def main() -> None:
     times = torch.rand((args.batch, SIZES[0]), generator=generator).to(device)
     labels = torch.randint(0, SIZES[-1], (args.batch,), generator=generator).to(device)
     model = snnexp_network(args.steps).to(device)
-    model.generator = generator
+    model.generator = model.encoder.training_generator(generator, device, 0)
     optimizer = torch.optim.Adam(model.parameters(), lr=5e-4)
 
     def ours() -> None:
@@ -135,10 +135,11 @@ def main() -> None:
     print_snnexp_step(seconds, args.batch, device)
 
     def encode() -> torch.Tensor:
-        return model.encoder(times, 0, args.steps, generator)
+        return model.encoder(times, 0, args.steps, model.generator)
 
     encoding = seconds_per_call(encode, args.repeats, device)
-    print(f"          of which {encoding * 1e3:.1f} ms the input spikes (drawn on the CPU)")
+    where = model.generator.device.type
+    print(f"          of which {encoding * 1e3:.1f} ms the input spikes (drawn on the {where})")
     other = snntorch_step(args.steps, device)
     theirs = None
     if other is not None:

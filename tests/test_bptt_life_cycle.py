@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from snnexp.cli import main
 from snnexp.config import ConfigError, config_from_dict, load_config
+from snnexp.data.encoding import SpikeEncoder
 from snnexp.modules.time_stepped import TimeSteppedNetwork
 from snnexp.run.build import build_network
 
@@ -107,6 +108,37 @@ def test_continue_is_bitwise_identical_with_random_input_spikes(tmp_path, bptt_r
     for key, value in a["model"].items():
         assert torch.equal(value, b["model"][key]), key
     assert a["history"]["train_loss"] == b["history"]["train_loss"]
+    assert a["rng"]["input_generator"] is None  # on the CPU: the run's generator draws them
+
+
+def own_input_generator(encoder, shared, device, seed):
+    """What a GPU run's encoder gives (dataset.encoding.draw_on: device): a generator of the
+    input spikes apart from the run's, here on the CPU."""
+    return torch.Generator().manual_seed(seed + 1)
+
+
+def test_an_own_input_generator_is_saved_and_a_run_resumes_bitwise(tmp_path, monkeypatch):
+    monkeypatch.setattr(SpikeEncoder, "training_generator", own_input_generator)
+    whole = train(tmp_path, epochs=4, savepoints=(), results="whole")
+    stopped = train(tmp_path, epochs=2, savepoints=(), results="stopped")
+    result = invoke("continue", stopped, "2", "4", "--quiet")
+    assert result.exit_code == 0, result.output
+    a = torch.load(whole / "epoch_4" / "checkpoint.pt", weights_only=True)
+    b = torch.load(stopped / "epoch_4" / "checkpoint.pt", weights_only=True)
+    assert torch.equal(a["rng"]["input_generator"], b["rng"]["input_generator"])
+    for key, value in a["model"].items():
+        assert torch.equal(value, b["model"][key]), key
+    assert a["history"]["train_loss"] == b["history"]["train_loss"]
+
+
+def test_a_savepoint_without_the_input_generator_resumes_with_a_warning(tmp_path, monkeypatch):
+    run_dir = train(tmp_path, epochs=2, savepoints=())
+    monkeypatch.setattr(SpikeEncoder, "training_generator", own_input_generator)
+    result = invoke("continue", run_dir, "2", "3", "--quiet")
+    assert result.exit_code == 0, result.output
+    log = (run_dir / "log.txt").read_text()
+    assert "holds no state of the cpu generator of the input spikes" in log
+    assert "so the run differs from one never stopped" in log
 
 
 def test_eval_draws_the_time_stepped_figures(bptt_run, tmp_path):

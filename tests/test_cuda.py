@@ -17,6 +17,7 @@ from deep_r_checks import assert_step_invariants
 from tiny_networks import tiny_network
 
 from snnexp.data.encoding import (
+    SpikeEncoder,
     interpolated_latency_spike_train,
     latency_spike_train,
 )
@@ -160,6 +161,71 @@ def test_pretrained_networks_classify_as_on_the_cpu(name, tolerance):
         for device in ("cpu", "cuda")
     ]
     assert accuracies[1] == pytest.approx(accuracies[0], abs=tolerance)
+
+
+RATE_CODED_BPTT = {
+    "dataset": {"encoding": {"type": "rate", "rate_gain": 0.5}},
+    "model": {
+        "neuron": {"type": "leaky", "tau_mem": 1.0},
+        "layer_sizes": [16, 3],
+        "bias_times": [],
+        "weight_init": "uniform_fan_in",
+        "weight_mean": [0.0, 0.0],
+        "weight_std": [1.0, 1.0],
+        "dtype": "float32",
+        "dt": 0.1,
+        "sim_time": 2.5,
+        "output": "membrane",
+        "readout": "max_membrane",
+    },
+    "learning": {"rule": "bptt", "loss": {"type": "cross_entropy"}, "optimizer": {"lr": 0.01}},
+}
+
+
+def test_rate_coded_spikes_are_drawn_on_the_gpu():
+    times = (2.0 - 1.85 * torch.rand(64, 5)).to(GPU)
+    encoder = SpikeEncoder("rate", dt=0.1)
+    generator = encoder.new_generator(GPU, 7)
+    assert generator.device.type == "cuda"
+    spikes = encoder(times, 0, 30, generator)
+    assert spikes.device.type == "cuda"
+    assert torch.equal(spikes, encoder(times, 0, 30, encoder.new_generator(GPU, 7)))
+    assert 0.2 < spikes.mean().item() < 0.8
+    assert encoder.training_generator(torch.Generator(), GPU, 7).device.type == "cuda"
+
+
+def test_a_gpu_run_with_spikes_drawn_on_the_gpu_resumes_bitwise(tmp_path):
+    whole = train_run(
+        tmp_path,
+        {**RATE_CODED_BPTT, "training": {"epochs": 4, "savepoints": []}},
+        results="whole",
+        options=("--device", "cuda"),
+    )
+    stopped = train_run(
+        tmp_path,
+        {**RATE_CODED_BPTT, "training": {"epochs": 2, "savepoints": []}},
+        results="stopped",
+        options=("--device", "cuda"),
+    )
+    result = invoke("continue", stopped, "2", "4", "--device", "cuda", "--quiet")
+    assert result.exit_code == 0, result.output
+    a = torch.load(whole / "epoch_4" / "checkpoint.pt", weights_only=True)
+    b = torch.load(stopped / "epoch_4" / "checkpoint.pt", weights_only=True)
+    assert a["rng"]["input_generator"] is not None
+    assert torch.equal(a["rng"]["input_generator"], b["rng"]["input_generator"])
+    for key, value in a["model"].items():
+        assert torch.equal(value, b["model"][key]), key
+    assert a["history"]["train_loss"] == b["history"]["train_loss"]
+
+
+def test_a_cpu_run_continued_on_the_gpu_says_its_input_spikes_start_anew(tmp_path):
+    run_dir = train_run(tmp_path, {**RATE_CODED_BPTT, "training": {"epochs": 2, "savepoints": []}})
+    result = invoke("continue", run_dir, "2", "3", "--device", "cuda", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert (
+        "holds no state of the cuda generator of the input spikes"
+        in (run_dir / "log.txt").read_text()
+    )
 
 
 def test_a_run_trained_on_the_gpu_is_evaluated_on_the_cpu(tmp_path):

@@ -22,7 +22,7 @@ from snnexp.functional.stepped.base import StepCoefficients, initial_state, neur
 from snnexp.functional.surrogate import Surrogate, spike
 from snnexp.losses.readout import ReadoutLoss, predict_unique_max, rate_penalty
 from snnexp.modules.neurons import Leaky, SpikingNeurons
-from snnexp.modules.readout import Readout
+from snnexp.modules.readout import EVAL_SEED, Readout
 from snnexp.modules.stepped_layer import SpikingLayer
 
 NO_SURROGATE = Surrogate()
@@ -235,6 +235,24 @@ def test_rate_spike_train_statistics():
     assert torch.equal(spikes, again)
     half = rate_spike_train(times.expand(400, 5), 0.15, 2.0, 0.5, 100, generator)
     assert half.mean(dim=(0, 1))[2].item() == pytest.approx(0.25, abs=0.01)
+
+
+def test_random_codes_draw_on_the_cpu_unless_a_device_run_draws_on_its_device():
+    times = 2.0 - torch.rand(6, 5, generator=torch.Generator().manual_seed(1)) * 1.85
+    encoder = SpikeEncoder("rate", dt=0.1)
+    evaluation = encoder.new_generator(torch.device("cpu"), EVAL_SEED)
+    assert evaluation.device.type == "cpu"
+    assert torch.equal(
+        encoder(times, 0, 20, evaluation),
+        encoder(times, 0, 20, torch.Generator().manual_seed(EVAL_SEED)),
+    )
+    shared = torch.Generator()
+    assert encoder.training_generator(shared, torch.device("cpu"), 3) is shared
+    for other in (SpikeEncoder("rate", draw_on="cpu"), SpikeEncoder("latency")):
+        assert other.training_generator(shared, torch.device("cuda"), 3) is shared
+    assert SpikeEncoder("rate", draw_on="cpu").new_generator(torch.device("cuda"), 0).device == (
+        torch.device("cpu")
+    )
 
 
 def test_threshold_crossing_by_hand():

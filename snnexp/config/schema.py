@@ -37,6 +37,7 @@ LSNN_NEURON = "lsnn"
 NEURON_TYPES = (*NEURON_MODELS, LSNN_NEURON)
 ENCODINGS = ("latency", "rate", "threshold_crossing", "lsnn_crossing", "direct")
 SEQUENCE_ENCODINGS = ("threshold_crossing", "lsnn_crossing")
+DRAW_ON = ("device", "cpu")
 OUTPUT_LAYERS = ("spiking", "membrane")
 WEIGHT_INITS = ("normal", "uniform_fan_in")
 RATE_REDUCTIONS = ("mean", "sum")
@@ -64,7 +65,10 @@ class EncodingConfig:
     ``threshold_crossing`` (sequential MNIST: one pixel per step, 2 x thresholds neurons that
     fire when the intensity crosses their level upward or downward) or ``lsnn_crossing`` (the
     LSNN tutorial's code of the same: ``thresholds`` levels numpy.linspace(0, 1, n), 2 n - 1
-    neurons, plus a cue neuron firing in each of the ``cue_steps`` steps after the pixels)."""
+    neurons, plus a cue neuron firing in each of the ``cue_steps`` steps after the pixels).
+    ``draw_on``: where the random numbers of the rate code come from, ``device`` (a seeded
+    generator on the run's device, its state saved in savepoints) or ``cpu`` (the run's CPU
+    generator: the same spikes on every device, slower on a GPU)."""
 
     t_early: float = 0.15
     t_late: float = 2.0
@@ -73,6 +77,7 @@ class EncodingConfig:
     thresholds: int = 40
     interpolate: bool = False
     cue_steps: int = 0
+    draw_on: str = "device"
 
 
 @dataclass

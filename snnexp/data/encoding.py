@@ -76,13 +76,15 @@ def rate_spike_train(
 ) -> torch.Tensor:
     """A Bernoulli spike train of ``length`` steps, spike probability per step
     min(1, gain p) with p the :func:`intensity` of the latency code. Random numbers come from
-    ``generator`` (a CPU generator: the same spikes on every device). ``batch_rows`` (start,
+    ``generator``, on its device (a CPU generator: the same spikes on every device; one on the
+    device of ``times``: no transfer, but another stream). ``batch_rows`` (start,
     stop, batch): ``times`` are rows start .. stop - 1 of a batch; the draws are the whole
     batch's, these rows kept (a data-parallel rank draws what one process would)."""
     probability = (gain * intensity(times, t_early, t_late)).clamp(max=1.0)
     start, stop, rows = batch_rows or (0, len(times), len(times))
     shape = (length, rows, *times.shape[1:])
-    draws = torch.rand(shape, generator=generator, dtype=times.dtype)[:, start:stop]
+    draws = torch.rand(shape, generator=generator, dtype=times.dtype, device=generator.device)
+    draws = draws[:, start:stop]
     return (draws.to(times.device) < probability.unsqueeze(0)).to(times.dtype)
 
 
@@ -176,7 +178,8 @@ class SpikeEncoder:
     neuron for ``cue_steps`` steps after the sequence);
     ``dt`` is the step of the simulation, ``t_early`` / ``t_late`` those of the latency code;
     ``interpolate`` splits latency spikes between the two steps around their time
-    (:func:`interpolated_latency_spike_train`).
+    (:func:`interpolated_latency_spike_train`); ``draw_on`` (``device`` or ``cpu``) where a
+    random code's generator lives (:meth:`new_generator`, :meth:`training_generator`).
     """
 
     type: str = "latency"
@@ -187,6 +190,7 @@ class SpikeEncoder:
     thresholds: int = 40
     interpolate: bool = False
     cue_steps: int = 0
+    draw_on: str = "device"
     batch_rows: tuple[int, int, int] | None = None
     """Data-parallel training: the rows of the batch this rank encodes (rate code)."""
 
@@ -194,6 +198,22 @@ class SpikeEncoder:
     def is_random(self) -> bool:
         """Whether the spike trains are drawn at random (rate code)."""
         return self.type == "rate"
+
+    def new_generator(self, device: torch.device, seed: int) -> torch.Generator:
+        """A generator for the random code, seeded with ``seed``: on ``device`` (``draw_on:
+        device``) or on the CPU."""
+        where = device if self.draw_on == "device" else torch.device("cpu")
+        return torch.Generator(device=where).manual_seed(seed)
+
+    def training_generator(
+        self, shared: torch.Generator, device: torch.device, seed: int
+    ) -> torch.Generator:
+        """The generator of a training run's input spikes: the run's CPU generator ``shared``
+        (which also shuffles the batches), unless the code is random and drawn on a device other
+        than the CPU; then a generator of its own there, seeded with ``seed``."""
+        if self.is_random and self.draw_on == "device" and torch.device(device).type != "cpu":
+            return self.new_generator(torch.device(device), seed)
+        return shared
 
     def n_inputs(self, n_values: int) -> int:
         """Input neurons for ``n_values`` values per sample."""

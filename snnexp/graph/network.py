@@ -46,7 +46,7 @@ from snnexp.graph.fusion import (
     stage_units,
 )
 from snnexp.graph.spec import INPUT, Edge, GraphSpec
-from snnexp.modules.readout import CHUNK_STEPS, EVAL_SEED, SteppedReadoutNetwork
+from snnexp.modules.readout import CHUNK_STEPS, SteppedReadoutNetwork
 from snnexp.modules.weight_products import WeightProducts
 
 
@@ -164,7 +164,7 @@ class GraphNetwork(SteppedReadoutNetwork, WeightProducts):
         ``output_k`` for a membrane read-out), ``membrane_k`` and ``threshold_k``, each
         ``(steps, batch, neurons)``."""
         batch, device, dtype = input_times.shape[0], input_times.device, input_times.dtype
-        generator = self.generator or torch.Generator().manual_seed(EVAL_SEED)
+        generator = self.input_generator(device)
         run = _Run(
             states={n: b.initial_state(batch, device, dtype) for n, b in self.blocks.items()},
             history={

@@ -17,7 +17,7 @@ from snnexp.functional.lsnn import (
     reduce_spikes,
     window_filter_weights,
 )
-from snnexp.modules.readout import EVAL_SEED, SteppedReadoutNetwork
+from snnexp.modules.readout import SteppedReadoutNetwork
 
 
 class LSNNRecurrentLayer(nn.Module):
@@ -177,7 +177,7 @@ class LSNNNetwork(SteppedReadoutNetwork):
     ) -> tuple[torch.Tensor, list[torch.Tensor], dict[str, list[torch.Tensor]]]:
         """Scores, the recurrent layer's spike counts and (``record``) the traces ``input``,
         ``spikes_0``, ``membrane_0``, ``threshold_0`` and ``output_1`` (the read-out y_t)."""
-        generator = self.generator or torch.Generator().manual_seed(EVAL_SEED)
+        generator = self.input_generator(input_times.device)
         x = self.encoder(input_times, 0, self.steps, generator)
         window = self.output.window(self.steps, self.readout_steps, x.dtype, x.device)
         if not record:

@@ -137,6 +137,12 @@ class SteppedReadoutNetwork(nn.Module):
         self.keep_step_scores = False
         self.last_readout: Readout | None = None
 
+    def input_generator(self, device: torch.device) -> torch.Generator:
+        """The generator of the random input code: the training run's, else a fresh one
+        seeded with ``EVAL_SEED`` where the encoder draws (the same spikes in every
+        evaluation)."""
+        return self.generator or self.encoder.new_generator(device, EVAL_SEED)
+
     def new_readout(self) -> Readout:
         """An empty read-out over the last ``readout_steps`` steps."""
         start = self.steps - self.readout_steps

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from snnexp.data.encoding import SpikeEncoder
-from snnexp.modules.readout import CHUNK_STEPS, EVAL_SEED, SteppedReadoutNetwork
+from snnexp.modules.readout import CHUNK_STEPS, SteppedReadoutNetwork
 from snnexp.modules.stepped_layer import SpikingLayer
 
 
@@ -42,7 +42,7 @@ class TimeSteppedNetwork(SteppedReadoutNetwork):
         """Run all steps; returns scores, hidden spike counts and (``record``) full traces:
         ``input`` spikes, per layer ``spikes_k``, ``membrane_k`` and ``threshold_k``."""
         batch, device, dtype = input_times.shape[0], input_times.device, input_times.dtype
-        generator = self.generator or torch.Generator().manual_seed(EVAL_SEED)
+        generator = self.input_generator(device)
         states = [layer.initial_state(batch, device, dtype) for layer in self.layers]
         counts = [
             torch.zeros((batch, layer.n_outputs), device=device, dtype=dtype)

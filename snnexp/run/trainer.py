@@ -191,6 +191,11 @@ class Trainer:
         self.dtype = DTYPES[self.cfg.model.dtype]
         self.model = build_network(self.cfg, self.generator).to(self.device)
         self._check_initial_weights()
+        self.input_generator = self.generator
+        if isinstance(self.model, SteppedReadoutNetwork):
+            self.input_generator = self.model.encoder.training_generator(
+                self.generator, self.device, seeds.torch
+            )
         self.loss_fn = build_loss(self.cfg)
         self.optimizer = build_optimizer(self.cfg, self.model)
         self.scheduler = build_scheduler(self.cfg, self.optimizer)
@@ -253,7 +258,7 @@ class Trainer:
         self._evaluated.clear()
         self.model.train()
         if isinstance(self.model, SteppedReadoutNetwork):
-            self.model.generator = self.generator
+            self.model.generator = self.input_generator
         n_batches = math.ceil(len(progress.order) / cfg.batch_size)
         for batch in range(progress.batch, n_batches):
             start = batch * cfg.batch_size
@@ -617,6 +622,11 @@ class Trainer:
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             "rng": {
                 "generator": self.generator.get_state(),
+                "input_generator": (
+                    None
+                    if self.input_generator is self.generator
+                    else self.input_generator.get_state()
+                ),
                 "torch": torch.get_rng_state(),
                 "numpy_keys": torch.from_numpy(np_state[1].astype(np.int64)),
                 "numpy_pos": int(np_state[2]),
@@ -626,6 +636,22 @@ class Trainer:
             "validation": table_columns(self.validations, VALIDATION_COLUMNS),
             "config": config_to_dict(self.cfg),
         }
+
+    def _restore_input_generator(self, state: torch.Tensor | None) -> None:
+        """Set the input spikes' own generator (``dataset.encoding.draw_on: device`` on a GPU)
+        to its saved state; a savepoint written where the run's CPU generator drew them has
+        none, and the spikes continue from the config's seed (with a warning)."""
+        if self.input_generator is self.generator:
+            return
+        if state is None:
+            logger.warning(
+                "the savepoint holds no state of the %s generator of the input spikes (it was "
+                "written on the CPU or with dataset.encoding.draw_on: cpu); they are drawn anew "
+                "from the config's seed, so the run differs from one never stopped",
+                self.device.type,
+            )
+            return
+        self.input_generator.set_state(state)
 
     def _plugin_states(self) -> dict[str, Any]:
         """Each plug-in's state under its checkpoint key; None for a plug-in the run lacks."""
@@ -649,6 +675,7 @@ class Trainer:
                 self.scheduler.load_state_dict(checkpoint["scheduler"])
             rng = checkpoint["rng"]
             self.generator.set_state(rng["generator"])
+            self._restore_input_generator(rng.get("input_generator"))
             torch.set_rng_state(rng["torch"])
             np.random.set_state(
                 ("MT19937", rng["numpy_keys"].numpy().astype(np.uint32), rng["numpy_pos"], 0, 0.0)

@@ -33,6 +33,9 @@ from snnexp.rules.deep_r import (
     DeepR,
     RewiringParams,
     balanced_magnitudes,
+    lsnn_initial_synapses,
+    lsnn_neuron_signs,
+    rewired_weights,
     rewired_weights_and_bias_rows,
 )
 
@@ -219,7 +222,8 @@ def test_shipped_lsnn_config_is_the_tutorial_network() -> None:
 
 def test_shipped_deep_r_config_is_the_tutorial_default() -> None:
     """seq_mnist_lsnn_deep_r.yaml: the network of seq_mnist_lsnn.yaml with one 12 % budget
-    over the input, recurrent and output synapses, Dale's law and l1 1e-2, no noise."""
+    over the input, recurrent and output synapses, Dale's law and the initial synapses as the
+    LSNN code draws them, l1 1e-2, no noise."""
     base = load_config(CONFIGS / "seq_mnist_lsnn.yaml")
     cfg = load_config(CONFIGS / "seq_mnist_lsnn_deep_r.yaml")
     assert (cfg.model, cfg.dataset, cfg.training.batch_size) == (
@@ -234,20 +238,25 @@ def test_shipped_deep_r_config_is_the_tutorial_default() -> None:
     )
     rewiring = cfg.learning.rewiring
     assert (rewiring.connectivity, rewiring.l1, rewiring.temperature) == (0.12, 0.01, 0.0)
-    assert (rewiring.signs, rewiring.excitatory_fraction, rewiring.scope) == (
-        "dale",
+    assert (rewiring.signs, rewiring.excitatory_fraction, rewiring.scope, rewiring.init) == (
+        "lsnn",
         0.75,
         "global",
+        "lsnn",
     )
     model = build_network(cfg, torch.Generator().manual_seed(0))
     optimizer = torch.optim.Adam(model.parameters())
     weights, _ = zip(*rewired_weights_and_bias_rows(model), strict=True)
     assert [w.shape for w in weights] == [(80, 220), (220, 220), (220, 10)]
     deep_r = DeepR(
-        list(weights), optimizer, RewiringParams(**vars(rewiring)), torch.Generator().manual_seed(1)
+        list(weights),
+        optimizer,
+        RewiringParams(**vars(rewiring)),
+        torch.Generator().manual_seed(1),
+        populations=model.presynaptic_populations(),
     )
     total = sum(w.numel() for w in weights)
-    assert deep_r.active_count() == round(0.12 * total)
+    assert deep_r.total_budget == round(0.12 * total)
     for weight, sign, active in zip(weights, deep_r.signs, deep_r.active, strict=True):
         assert bool((weight[active] * sign[active] > 0).all()) and bool(
             (weight[~active] == 0).all()
@@ -383,6 +392,47 @@ def test_balanced_magnitudes_follow_the_lsnn_recipe() -> None:
         load_config(
             CONFIGS / "seq_mnist_lsnn_deep_r.yaml", overrides=["learning.rewiring.signs=free"]
         )
+
+
+def test_lsnn_signs_count_like_the_tutorial_and_inputs_alone_are_shuffled() -> None:
+    g = torch.Generator().manual_seed(0)
+    recurrent = lsnn_neuron_signs(220, 0.75, False, g)
+    assert int((recurrent > 0).sum()) == int(0.75 * 220) + 1 == 166
+    assert bool((recurrent[:54] < 0).all()) and bool((recurrent[54:] > 0).all())
+    inputs = lsnn_neuron_signs(80, 0.75, True, g)
+    assert int((inputs > 0).sum()) == 61
+    assert not bool((inputs[:19] < 0).all())
+    synapses = lsnn_initial_synapses((80, 220), 0.12, g)
+    distinct = 80 * 220 * (1 - math.exp(-0.12))  # expected: int(0.12 n) draws, a few coincide
+    assert abs(int(synapses.sum()) - distinct) < 40
+
+
+def test_lsnn_rewiring_shares_each_neurons_sign_and_fills_its_budget() -> None:
+    """signs: lsnn gives a recurrent neuron one sign in the recurrent and the read-out matrix;
+    init: lsnn starts a little below the global budget, and the first step fills it."""
+    cfg = load_config(CONFIGS / "seq_mnist_lsnn_deep_r.yaml")
+    generator = torch.Generator().manual_seed(0)
+    model = build_network(cfg, generator)
+    weights = rewired_weights(model)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    params = RewiringParams(**vars(cfg.learning.rewiring))
+    populations = model.presynaptic_populations()
+    deep_r = DeepR(weights, optimizer, params, generator, populations=populations)
+    w_in, w_rec, w_out = deep_r.signs
+    assert torch.equal(w_rec[:, 0], w_out[:, 0])
+    assert int((w_in[:, 0] > 0).sum()) == 61 and int((w_rec[:, 0] > 0).sum()) == 166
+    budget = round(0.12 * (80 * 220 + 220 * 220 + 220 * 10))
+    assert deep_r.total_budget == budget
+    expected = 68200 * (1 - math.exp(-0.12))  # about 470 short of the budget: coinciding draws
+    assert abs(deep_r.active_count() - expected) < 60
+    for weight in weights:
+        weight.grad = torch.randn(weight.shape, generator=generator)
+    deep_r.step()
+    assert deep_r.active_count() == budget
+    with pytest.raises(ValueError, match="only LSNN networks"):
+        DeepR(weights, optimizer, params, generator)
+    with pytest.raises(ConfigError, match="needs model.neuron.type: lsnn"):
+        load_config(CONFIGS / "mnist_bptt_deep_r.yaml", overrides=["learning.rewiring.signs=lsnn"])
 
 
 def test_an_lsnn_run_continued_equals_one_never_stopped(

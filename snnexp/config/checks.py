@@ -343,12 +343,21 @@ def _check_rule_fit(cfg: ExperimentConfig, problems: Problems) -> None:
             f"learning.rule {rule!r} (BPTT with rewiring) needs a connectivity fraction, "
             "e.g. 0.1; or use rule bptt for a dense network",
         )
-    balanced = rewiring.init == "balanced"
-    if problems.usable("learning.rewiring") and balanced and rewiring.signs != "dale":
+    balanced = rewiring.init in ("balanced", "lsnn")
+    if problems.usable("learning.rewiring") and balanced and rewiring.signs == "free":
         problems.add(
             "learning.rewiring.init",
-            "'balanced' balances excitatory against inhibitory synapses and needs "
-            "learning.rewiring.signs: dale (or use init: layer)",
+            f"{rewiring.init!r} balances excitatory against inhibitory synapses and needs "
+            "learning.rewiring.signs: dale or lsnn (or use init: layer)",
+        )
+    neuron = cfg.model.neuron.type
+    if problems.usable("learning.rewiring", "model.neuron.type") and (
+        rewiring.signs == "lsnn" and neuron != LSNN_NEURON
+    ):
+        problems.add(
+            "learning.rewiring.signs",
+            "'lsnn' gives every neuron of an LSNN network one sign in all the matrices it feeds "
+            f"and needs model.neuron.type: {LSNN_NEURON}; use dale for other networks",
         )
     if spec.time_stepped:
         _check_time_stepped(cfg, problems)

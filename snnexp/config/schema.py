@@ -203,9 +203,9 @@ class SurrogateConfig:
     dampening: float = 1.0
 
 
-SIGN_MODES = ("free", "dale")
+SIGN_MODES = ("free", "dale", "lsnn")
 SCOPES = ("per_layer", "global")
-REWIRING_INITS = ("layer", "balanced")
+REWIRING_INITS = ("layer", "balanced", "lsnn")
 BIAS_SYNAPSES = ("rewired", "dense")
 """Choices of learning.rewiring.signs, .scope and .bias_synapses (DEEP R, snnexp.rules.deep_r)."""
 
@@ -216,10 +216,13 @@ class RewiringConfig:
     all of them (global) active, with L1 strength l1 and noise temperature; signs free or
     following Dale's law (excitatory_fraction of the presynaptic neurons excitatory).
     bias_synapses: rewired (the bias spikes' rows are part of the budget) or dense (always
-    active, free sign, outside the budget, like the biases of the DEEP R paper). init: the
-    magnitudes of the active synapses at the start, those of the layer's own initial weights
-    (layer) or LSNN's balanced signed matrix scaled to spectral radius 1 (balanced, with signs
-    dale). connectivity null: dense, no rewiring."""
+    active, free sign, outside the budget, like the biases of the DEEP R paper). Signs lsnn:
+    Dale's law as the LSNN code draws it (one sign per neuron in every matrix it feeds, exactly
+    int(excitatory_fraction n) + 1 excitatory per population; LSNN networks only). init: the
+    active synapses at the start and their magnitudes, those of the layer's own initial weights
+    (layer) or LSNN's balanced signed matrix scaled to spectral radius 1 (balanced; lsnn: also
+    LSNN's initial synapses, int(connectivity size) drawn with replacement in every matrix; both
+    with signs dale or lsnn). connectivity null: dense, no rewiring."""
 
     connectivity: float | None = None
     l1: float = 0.0

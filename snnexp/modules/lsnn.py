@@ -172,6 +172,14 @@ class LSNNNetwork(SteppedReadoutNetwork):
         self.recurrent = recurrent
         self.output = readout
 
+    def presynaptic_populations(self) -> list[tuple[str, bool]]:
+        """The presynaptic neurons of each matrix that DEEP R rewires, in
+        :func:`snnexp.rules.deep_r.rewired_weights` order, as (name, shuffled): the inputs of
+        the recurrent layer's weight, the recurrent neurons of its recurrent weight and of the
+        read-out's (one sign per neuron with ``signs: lsnn``; LSNN shuffles the inputs' signs,
+        not the recurrent neurons')."""
+        return [("input", True), ("recurrent", False), ("recurrent", False)]
+
     def simulate(
         self, input_times: torch.Tensor, record: bool = False
     ) -> tuple[torch.Tensor, list[torch.Tensor], dict[str, list[torch.Tensor]]]:

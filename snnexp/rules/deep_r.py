@@ -13,8 +13,9 @@ theta = s w). One training step:
    an adaptive optimizer such as Adam, the L1 gradient would be rescaled to a full-size step
    wherever the loss gradient vanishes, e.g. on every synapse of a silent neuron.)
 3. an active synapse whose theta_k fell to <= 0 becomes dormant (w_k = 0);
-4. as many dormant synapses as were deactivated, drawn uniformly at random, become active with
-   theta = :data:`REGROWN_THETA`, so the number of active synapses stays at the budget.
+4. as many dormant synapses as the budget lacks (as were deactivated, or, after LSNN's initial
+   draw, also those its coinciding draws left out), drawn uniformly at random, become active
+   with theta = :data:`REGROWN_THETA`, so the number of active synapses stays at the budget.
 
 The budget is round(connectivity x size) per matrix (``scope: per_layer``) or over all rewired
 matrices together (``scope: global``; regrowth then draws from all dormant synapses). With
@@ -23,7 +24,13 @@ active, free in sign, no L1 or noise, not counted in the size or the budget (the
 DEEP R paper are dense too). Signs are
 ``free`` (the signs of the initial weights, a fair coin where one is 0) or ``dale`` (each
 presynaptic neuron, a row of the ``(n_in, n_out)`` matrices, is excitatory with probability
-``excitatory_fraction``, else inhibitory); they never change. The optimizer's per-entry state
+``excitatory_fraction``, else inhibitory) or ``lsnn`` (Dale's law as the LSNN code draws it:
+every neuron has one sign in all the matrices it feeds, and exactly int(f n) + 1 of a
+population's n neurons are excitatory, :func:`lsnn_neuron_signs`); they never change. The
+initial active synapses are drawn uniformly without replacement (``init: layer`` or
+``balanced``), or as LSNN's ``weight_sampler`` draws them (``init: lsnn``: int(connectivity
+size) (row, column) pairs of every matrix with replacement, so a few fewer; the first step
+fills the budget up). The optimizer's per-entry state
 (Adam moments, momentum) is cleared for every synapse that is deactivated or regrown.
 """
 
@@ -85,6 +92,33 @@ def draw_signs(
     return torch.where(weight != 0, torch.sign(weight), fallback)
 
 
+def lsnn_neuron_signs(
+    n: int, excitatory_fraction: float, shuffled: bool, generator: torch.Generator
+) -> torch.Tensor:
+    """Signs ``(n,)`` of a population as the LSNN tutorial draws them: int(f n) + 1 excitatory
+    (+1), the others inhibitory (-1); in random order (``shuffled``, its input neurons) or
+    inhibitory first (its recurrent neurons, which it does not shuffle)."""
+    excitatory = min(int(excitatory_fraction * n) + 1, n)
+    signs = torch.cat([-torch.ones(n - excitatory), torch.ones(excitatory)])
+    if shuffled:
+        signs = signs[torch.randperm(n, generator=generator)]
+    return signs
+
+
+def lsnn_initial_synapses(
+    shape: tuple[int, int], connectivity: float, generator: torch.Generator
+) -> torch.Tensor:
+    """The initial synapses of LSNN's ``weight_sampler``: int(connectivity n_in n_out) pairs
+    (row, column), each drawn uniformly with replacement (pairs that coincide count once)."""
+    n_in, n_out = shape
+    count = int(connectivity * n_in * n_out)
+    rows = torch.randint(n_in, (count,), generator=generator)
+    columns = torch.randint(n_out, (count,), generator=generator)
+    mask = torch.zeros(shape, dtype=torch.bool)
+    mask[rows, columns] = True
+    return mask
+
+
 def balanced_magnitudes(
     row_signs: torch.Tensor, n_out: int, generator: torch.Generator
 ) -> torch.Tensor:
@@ -132,6 +166,9 @@ class DeepR:
     theta = |w_init| (at least REGROWN_THETA), w = s theta; with ``init: balanced`` the
     magnitudes of :func:`balanced_magnitudes` instead. ``bias_rows`` gives the number of
     trailing rows of each matrix that carry bias spikes (used with ``bias_synapses: dense``).
+    ``populations`` (needed for ``signs: lsnn``) names the presynaptic neurons of each matrix,
+    (name, shuffled): matrices with the same name share their neurons' signs, ``shuffled``
+    orders them at random, else inhibitory first (:func:`lsnn_neuron_signs`).
     """
 
     def __init__(
@@ -141,6 +178,7 @@ class DeepR:
         params: RewiringParams,
         generator: torch.Generator,
         bias_rows: Sequence[int] | None = None,
+        populations: Sequence[tuple[str, bool]] | None = None,
     ) -> None:
         self.weights = list(weights)
         self.optimizer = optimizer
@@ -151,14 +189,18 @@ class DeepR:
         self.fixed = [
             _trailing_rows(w, rows) for w, rows in zip(self.weights, bias_rows, strict=True)
         ]
-        self.signs = [draw_signs(w.detach(), params, generator) for w in self.weights]
+        self.signs = self._draw_signs(populations)
         self.active = self._initial_active()
+        self.total_budget = sum(self.budgets())
+        if params.scope == "global":
+            total = sum(int((~fixed).sum()) for fixed in self.fixed)
+            self.total_budget = round(params.connectivity * total)
         with torch.no_grad():
             for weight, sign, active, fixed in zip(
                 self.weights, self.signs, self.active, self.fixed, strict=True
             ):
                 theta = weight.abs()
-                if params.init == "balanced":
+                if params.init in ("balanced", "lsnn"):
                     magnitudes = balanced_magnitudes(sign[:, 0].cpu(), weight.shape[1], generator)
                     theta = magnitudes.to(weight.device, weight.dtype)
                 theta = theta.clamp(min=REGROWN_THETA)
@@ -170,7 +212,42 @@ class DeepR:
         their total is kept); dense bias synapses come on top."""
         return [round(self.params.connectivity * int((~fixed).sum())) for fixed in self.fixed]
 
+    def _draw_signs(self, populations: Sequence[tuple[str, bool]] | None) -> list[torch.Tensor]:
+        """Each matrix's signs: drawn per matrix (free, dale), or per population (lsnn)."""
+        if self.params.signs != "lsnn":
+            return [draw_signs(w.detach(), self.params, self.generator) for w in self.weights]
+        if populations is None or len(populations) != len(self.weights):
+            raise ValueError(
+                "signs 'lsnn' needs the presynaptic population of every rewired matrix; "
+                "only LSNN networks (model.neuron.type: lsnn) name them"
+            )
+        drawn: dict[str, torch.Tensor] = {}
+        signs = []
+        for weight, (name, shuffled) in zip(self.weights, populations, strict=True):
+            if name not in drawn:
+                fraction = self.params.excitatory_fraction
+                drawn[name] = lsnn_neuron_signs(len(weight), fraction, shuffled, self.generator)
+            if len(drawn[name]) != len(weight):
+                raise ValueError(
+                    f"population {name!r} feeds matrices with {len(drawn[name])} and "
+                    f"{len(weight)} rows"
+                )
+            rows = drawn[name].to(weight.device, weight.dtype).unsqueeze(1)
+            signs.append(rows.expand_as(weight).contiguous())
+        return signs
+
     def _initial_active(self) -> list[torch.Tensor]:
+        if self.params.init == "lsnn":
+            masks = []
+            for fixed in self.fixed:
+                free_rows = int((~fixed[:, 0]).sum())
+                mask = torch.zeros(fixed.shape, dtype=torch.bool)
+                shape = (free_rows, fixed.shape[1])
+                mask[:free_rows] = lsnn_initial_synapses(
+                    shape, self.params.connectivity, self.generator
+                )
+                masks.append(mask.to(fixed.device) | fixed)
+            return masks
         if self.params.scope == "per_layer":
             masks = []
             for fixed, budget in zip(self.fixed, self.budgets(), strict=True):
@@ -233,17 +310,23 @@ class DeepR:
             weight.mul_(active)
             self._clear_optimizer_state(weight, dead)
             deactivated.append(int(dead.sum()))
-        self._regrow(deactivated)
+        self._regrow()
         return sum(deactivated)
 
-    def _regrow(self, deactivated: list[int]) -> None:
+    def _rewired_active(self) -> list[int]:
+        """Active synapses per matrix, dense bias synapses not counted."""
+        return [int((a & ~f).sum()) for a, f in zip(self.active, self.fixed, strict=True)]
+
+    def _regrow(self) -> None:
+        """Activate as many dormant synapses as the budget lacks (per matrix, or over all)."""
         if self.params.scope == "per_layer":
-            for k, count in enumerate(deactivated):
-                if count:
+            missing = [b - a for b, a in zip(self.budgets(), self._rewired_active(), strict=True)]
+            for k, count in enumerate(missing):
+                if count > 0:
                     self._activate(k, choose(~self.active[k].flatten(), count, self.generator))
             return
-        total = sum(deactivated)
-        if not total:
+        total = self.total_budget - sum(self._rewired_active())
+        if total <= 0:
             return
         sizes = [w.numel() for w in self.weights]
         dormant = torch.cat([~mask.flatten().cpu() for mask in self.active])
@@ -321,8 +404,14 @@ class Rewiring(TrainerPlugin):
     def __init__(self, context: PluginContext) -> None:
         weights, bias_rows = zip(*rewired_weights_and_bias_rows(context.model), strict=True)
         params = RewiringParams(**vars(context.cfg.learning.rewiring))
+        named = getattr(context.model, "presynaptic_populations", None)
         self.deep_r = DeepR(
-            list(weights), context.optimizer, params, context.generator, list(bias_rows)
+            list(weights),
+            context.optimizer,
+            params,
+            context.generator,
+            list(bias_rows),
+            populations=named() if named is not None else None,
         )
         self.rewirings = 0
 

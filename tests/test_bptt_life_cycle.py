@@ -64,13 +64,17 @@ def invoke(*args: object):
 
 
 def train(
-    tmp_path: Path, epochs: int = 4, savepoints: tuple[int, ...] = (2,), results: str = "results"
+    tmp_path: Path,
+    epochs: int = 4,
+    savepoints: tuple[int, ...] = (2,),
+    results: str = "results",
+    options: tuple[str, ...] = (),
 ) -> Path:
     data = yaml.safe_load(yaml.safe_dump(TINY_BPTT))
     data["training"].update(epochs=epochs, savepoints=list(savepoints))
     config = tmp_path / f"{results}.yaml"
     config.write_text(yaml.safe_dump(data))
-    result = invoke("train", config, "--results-dir", tmp_path / results, "--quiet")
+    result = invoke("train", config, "--results-dir", tmp_path / results, "--quiet", *options)
     assert result.exit_code == 0, result.output
     (run_dir,) = (tmp_path / results).iterdir()
     return run_dir
@@ -108,7 +112,8 @@ def test_continue_is_bitwise_identical_with_random_input_spikes(tmp_path, bptt_r
     for key, value in a["model"].items():
         assert torch.equal(value, b["model"][key]), key
     assert a["history"]["train_loss"] == b["history"]["train_loss"]
-    assert a["rng"]["input_generator"] is None  # on the CPU: the run's generator draws them
+    on_gpu = torch.cuda.is_available()  # device auto: a GPU draws them with its own generator
+    assert (a["rng"]["input_generator"] is None) == (not on_gpu)
 
 
 def own_input_generator(encoder, shared, device, seed):
@@ -132,12 +137,12 @@ def test_an_own_input_generator_is_saved_and_a_run_resumes_bitwise(tmp_path, mon
 
 
 def test_a_savepoint_without_the_input_generator_resumes_with_a_warning(tmp_path, monkeypatch):
-    run_dir = train(tmp_path, epochs=2, savepoints=())
+    run_dir = train(tmp_path, epochs=2, savepoints=(), options=("--device", "cpu"))
     monkeypatch.setattr(SpikeEncoder, "training_generator", own_input_generator)
-    result = invoke("continue", run_dir, "2", "3", "--quiet")
+    result = invoke("continue", run_dir, "2", "3", "--device", "cpu", "--quiet")
     assert result.exit_code == 0, result.output
     log = (run_dir / "log.txt").read_text()
-    assert "holds no state of the cpu generator of the input spikes" in log
+    assert "generator of the input spikes (it was written on the CPU" in log
     assert "so the run differs from one never stopped" in log
 
 

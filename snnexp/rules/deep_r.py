@@ -163,8 +163,8 @@ class DeepR:
     trains them (see the module docstring). Call :meth:`step` instead of ``optimizer.step``.
 
     The initial weights give the magnitudes: an active synapse starts at
-    theta = |w_init| (at least REGROWN_THETA), w = s theta; with ``init: balanced`` the
-    magnitudes of :func:`balanced_magnitudes` instead. ``bias_rows`` gives the number of
+    theta = |w_init| (at least REGROWN_THETA), w = s theta; with ``init: balanced`` or ``lsnn``
+    the magnitudes of :func:`balanced_magnitudes` instead. ``bias_rows`` gives the number of
     trailing rows of each matrix that carry bias spikes (used with ``bias_synapses: dense``).
     ``populations`` (needed for ``signs: lsnn``) names the presynaptic neurons of each matrix,
     (name, shuffled): matrices with the same name share their neurons' signs, ``shuffled``

@@ -219,7 +219,8 @@ def test_a_gpu_run_with_spikes_drawn_on_the_gpu_resumes_bitwise(tmp_path):
 
 
 def test_a_cpu_run_continued_on_the_gpu_says_its_input_spikes_start_anew(tmp_path):
-    run_dir = train_run(tmp_path, {**RATE_CODED_BPTT, "training": {"epochs": 2, "savepoints": []}})
+    overrides = {**RATE_CODED_BPTT, "training": {"epochs": 2, "savepoints": []}}
+    run_dir = train_run(tmp_path, overrides, options=("--device", "cpu"))
     result = invoke("continue", run_dir, "2", "3", "--device", "cuda", "--quiet")
     assert result.exit_code == 0, result.output
     assert (

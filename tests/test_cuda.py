@@ -27,6 +27,7 @@ from snnexp.functional.event.et import first_spike_et
 from snnexp.functional.neuron import DEFAULT_NEURON
 from snnexp.rules.deep_r import DeepR, RewiringParams
 from snnexp.run.inference import evaluate_saved, load_saved_network
+from tests.test_bptt_life_cycle import TINY_BPTT
 
 pytestmark = pytest.mark.skipif(
     not torch.cuda.is_available(),
@@ -163,23 +164,8 @@ def test_pretrained_networks_classify_as_on_the_cpu(name, tolerance):
     assert accuracies[1] == pytest.approx(accuracies[0], abs=tolerance)
 
 
-RATE_CODED_BPTT = {
-    "dataset": {"encoding": {"type": "rate", "rate_gain": 0.5}},
-    "model": {
-        "neuron": {"type": "leaky", "tau_mem": 1.0},
-        "layer_sizes": [16, 3],
-        "bias_times": [],
-        "weight_init": "uniform_fan_in",
-        "weight_mean": [0.0, 0.0],
-        "weight_std": [1.0, 1.0],
-        "dtype": "float32",
-        "dt": 0.1,
-        "sim_time": 2.5,
-        "output": "membrane",
-        "readout": "max_membrane",
-    },
-    "learning": {"rule": "bptt", "loss": {"type": "cross_entropy"}, "optimizer": {"lr": 0.01}},
-}
+RATE_CODED_BPTT = {key: TINY_BPTT[key] for key in ("dataset", "model", "learning")}
+"""The rate-coded BPTT network of the life-cycle tests, trained by the tiny CLI runs."""
 
 
 def test_rate_coded_spikes_are_drawn_on_the_gpu():
